@@ -1,0 +1,52 @@
+# releasegate: `make run` starts the distribution on the example config,
+# `make test` runs every test, the end-to-end ones through the built binary.
+
+GO           ?= go
+TOOLS        := $(CURDIR)/.tools
+OCB          := $(TOOLS)/builder
+TELEMETRYGEN := $(TOOLS)/telemetrygen
+BINARY       := bin/otelcol-releasegate
+SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum builder-config.yaml
+
+OCB_VERSION          := v0.162.0
+TELEMETRYGEN_VERSION := v0.161.0
+
+.PHONY: build run test vet unit e2e bench tools clean
+
+build: $(BINARY)
+
+$(BINARY): $(OCB) $(SOURCES)
+	$(OCB) --config builder-config.yaml
+	mkdir -p bin
+	cp _build/otelcol-releasegate $(BINARY)
+
+run: $(BINARY)
+	$(BINARY) --config examples/collector.yaml
+
+test: vet unit e2e
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(shell $(GO) list ./... | grep -v /e2e)
+
+# The end-to-end tests start the built distribution and send it spans with
+# telemetrygen; they fail rather than skip when either is missing.
+e2e: $(BINARY) $(TELEMETRYGEN)
+	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
+		$(GO) test -count=1 -v ./e2e/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/...
+
+tools: $(OCB) $(TELEMETRYGEN)
+
+$(OCB):
+	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(TELEMETRYGEN):
+	GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+clean:
+	rm -rf bin _build

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// compileSpan compiles an expression of the span environment (`run`, `match`,
+// `assert`).
+func compileSpan(src string, asBool bool) (*vm.Program, error) {
+	patcher := &spanPatcher{}
+	opts := []expr.Option{expr.Env(spanEnv{}), expr.Patch(patcher)}
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	program, err := expr.Compile(src, opts...)
+	return program, describe(src, patcher.err, err)
+}
+
+// compileRun compiles an expression of the run environment (`fail`, `warn`).
+func compileRun(src string) (*vm.Program, error) {
+	patcher := &runPatcher{}
+	program, err := expr.Compile(src, expr.Env(RunStats{}), expr.Patch(patcher), expr.AsBool())
+	return program, describe(src, patcher.err, err)
+}
+
+type runPatcher struct{ durationFolder }
+
+func (p *runPatcher) Visit(node *ast.Node) {
+	if n, ok := (*node).(*ast.BuiltinNode); ok {
+		p.foldDuration(node, n)
+	}
+}
+
+// durationFolder turns `duration("300ms")` into a constant at compile time, so
+// a bad literal is a load-time error with its column and a span pays nothing
+// to parse it.
+type durationFolder struct{ err *file.Error }
+
+func (f *durationFolder) foldDuration(node *ast.Node, n *ast.BuiltinNode) {
+	if n.Name != "duration" || len(n.Arguments) != 1 {
+		return
+	}
+	literal, ok := n.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(literal.Value)
+	if err != nil {
+		f.fail(literal, "invalid duration %q (use a number and a unit: ns, us, ms, s, m, h)", literal.Value)
+		return
+	}
+	ast.Patch(node, &ast.ConstantNode{Value: d})
+}
+
+func (f *durationFolder) fail(node ast.Node, format string, args ...any) {
+	if f.err == nil {
+		f.err = &file.Error{Location: node.Location(), Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+// describe turns a compile error into one line that gives the position within
+// the expression: "column 12: unknown name duraton". A patcher's error comes
+// first: the compiler's error after it is a consequence.
+func describe(src string, patchErr *file.Error, err error) error {
+	if patchErr != nil {
+		err = patchErr.Bind(file.NewSource(src))
+	}
+	if err == nil {
+		return nil
+	}
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		// Errors about the whole expression, such as its result type.
+		return fmt.Errorf("column 1: %w", err)
+	}
+	if fe.Line > 1 {
+		return fmt.Errorf("line %d, column %d: %s", fe.Line, fe.Column+1, fe.Message)
+	}
+	return fmt.Errorf("column %d: %s", fe.Column+1, fe.Message)
+}

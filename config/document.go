@@ -1,0 +1,280 @@
+// Package config owns the gates document: its schema, strict decoding,
+// compilation of its expr-lang expressions and validation. Both releasegate
+// components and any tool load gates through it, so they read them the same
+// way.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+
+	"go.opentelemetry.io/collector/confmap"
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultRun is the run key expression used when a document sets none.
+const DefaultRun = `resource["cicd.pipeline.run.id"] ?? attributes["cicd.pipeline.run.id"] ?? resource["service.version"]`
+
+// DefaultFail is the fail condition of a gate that sets none.
+const DefaultFail = "violations > 0"
+
+// DefaultMinSpans is the min_spans of a gate that sets none.
+const DefaultMinSpans = 1
+
+// NoData says what a gate's verdict is when a run finishes with fewer than
+// min_spans matched spans.
+type NoData string
+
+const (
+	NoDataInconclusive NoData = "inconclusive"
+	NoDataFail         NoData = "fail"
+	NoDataPass         NoData = "pass"
+)
+
+// Document is the gates document, as written by users.
+type Document struct {
+	// Run computes a span's run key; empty means DefaultRun.
+	Run   string `mapstructure:"run"`
+	Gates []Gate `mapstructure:"gates"`
+}
+
+// Gate is one gate of the document. Decoding fills in the defaults of the
+// keys a user left out, so a decoded Gate is complete.
+type Gate struct {
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
+	// Match selects the spans the gate judges (span environment, bool).
+	Match string `mapstructure:"match"`
+	// Assert must hold for every matched span; empty means no per-span check.
+	Assert string `mapstructure:"assert"`
+	// Fail and Warn judge the run (run environment, bool).
+	Fail     string `mapstructure:"fail"`
+	Warn     string `mapstructure:"warn"`
+	MinSpans int    `mapstructure:"min_spans"`
+	OnNoData NoData `mapstructure:"on_no_data"`
+}
+
+var _ confmap.Unmarshaler = (*Document)(nil)
+
+// Unmarshal decodes the document from the collector's configuration, strictly:
+// an unknown key or a value of the wrong type is an error that names the gate
+// and the key.
+func (d *Document) Unmarshal(conf *confmap.Conf) error {
+	doc, err := decode(conf.ToStringMap())
+	if err != nil {
+		return err
+	}
+	*d = doc
+	return nil
+}
+
+// Parse decodes a gates document from YAML, as strictly as Unmarshal.
+func Parse(data []byte) (Document, error) {
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return Document{}, err
+	}
+	return decode(raw)
+}
+
+// Load reads, decodes and compiles the gates file at path.
+func Load(path string) (*Gates, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	gates, err := Compile(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return gates, nil
+}
+
+var gateName = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+// maxGateName keeps gate names usable as metric label values and CI contexts.
+const maxGateName = 100
+
+// decode turns a generic map into a Document, collecting one error per
+// problem rather than stopping at the first.
+func decode(raw map[string]any) (Document, error) {
+	var (
+		doc  Document
+		errs []error
+	)
+	for _, key := range sortedKeys(raw) {
+		value := raw[key]
+		switch key {
+		case "run":
+			s, err := exprString(value)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("run: %w", err))
+			}
+			doc.Run = s
+		case "gates":
+			list, ok := value.([]any)
+			if !ok && value != nil {
+				errs = append(errs, fmt.Errorf("gates: must be a list of gates, got %s", typeName(value)))
+			}
+			for i, item := range list {
+				gate, err := decodeGate(i, item)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				doc.Gates = append(doc.Gates, gate)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("unknown key %q (the document has run and gates)", key))
+		}
+	}
+	return doc, errors.Join(errs...)
+}
+
+func decodeGate(index int, item any) (Gate, error) {
+	gate := Gate{MinSpans: DefaultMinSpans, OnNoData: NoDataInconclusive}
+	fields, ok := item.(map[string]any)
+	if !ok {
+		return gate, fmt.Errorf("%s: must be a mapping, got %s", indexRef(index), typeName(item))
+	}
+	if name, ok := fields["name"].(string); ok {
+		gate.Name = name
+	}
+	ref := gateRef(index, gate.Name)
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %s: %w", ref, key, err)) }
+	for _, key := range sortedKeys(fields) {
+		value := fields[key]
+		var err error
+		switch key {
+		case "name":
+			if _, ok := value.(string); !ok {
+				err = fmt.Errorf("must be a string, got %s", typeName(value))
+			}
+		case "description":
+			gate.Description, err = plainString(value)
+		case "match":
+			gate.Match, err = exprString(value)
+		case "assert":
+			gate.Assert, err = exprString(value)
+		case "fail":
+			gate.Fail, err = exprString(value)
+		case "warn":
+			gate.Warn, err = exprString(value)
+		case "min_spans":
+			n, ok := value.(int)
+			switch {
+			case !ok:
+				err = fmt.Errorf("must be a whole number, got %s", typeName(value))
+			case n < 0:
+				err = fmt.Errorf("must not be negative, got %d", n)
+			default:
+				gate.MinSpans = n
+			}
+		case "on_no_data":
+			s, _ := value.(string)
+			switch policy := NoData(s); policy {
+			case NoDataInconclusive, NoDataFail, NoDataPass:
+				gate.OnNoData = policy
+			default:
+				err = fmt.Errorf("must be one of inconclusive, fail, pass; got %v", value)
+			}
+		default:
+			err = fmt.Errorf("unknown key (a gate has name, description, match, assert, fail, warn, min_spans, on_no_data)")
+		}
+		if err != nil {
+			fail(key, err)
+		}
+	}
+	return gate, errors.Join(errs...)
+}
+
+// checkNames reports missing, malformed and duplicate gate names.
+func checkNames(gates []Gate) []error {
+	var errs []error
+	seen := make(map[string]int, len(gates))
+	for i, g := range gates {
+		switch {
+		case g.Name == "":
+			errs = append(errs, fmt.Errorf("%s: name: is required", indexRef(i)))
+		case len(g.Name) > maxGateName || !gateName.MatchString(g.Name):
+			errs = append(errs, fmt.Errorf("%s: name: must be 1 to %d characters of a-z, 0-9, '.', '_' and '-'", gateRef(i, g.Name), maxGateName))
+		default:
+			if first, dup := seen[g.Name]; dup {
+				errs = append(errs, fmt.Errorf("%s: name: duplicate of %s", gateRef(i, g.Name), indexRef(first)))
+			} else {
+				seen[g.Name] = i
+			}
+		}
+	}
+	return errs
+}
+
+func gateRef(index int, name string) string {
+	if name == "" {
+		return indexRef(index)
+	}
+	return fmt.Sprintf("gate %q", name)
+}
+
+func indexRef(index int) string { return fmt.Sprintf("gates[%d]", index) }
+
+// exprString accepts an expression. YAML reads `true` and `false` as booleans;
+// they are valid expressions too.
+func exprString(value any) (string, error) {
+	switch v := value.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case bool:
+		return fmt.Sprint(v), nil
+	default:
+		return "", fmt.Errorf("must be an expression (a string), got %s", typeName(value))
+	}
+}
+
+func plainString(value any) (string, error) {
+	switch v := value.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("must be a string, got %s", typeName(value))
+	}
+}
+
+func typeName(value any) string {
+	switch value.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int64, uint64, float64:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	default:
+		return fmt.Sprintf("%T", value)
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr/vm"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Gates is a compiled gates document. Its programs are compiled once and
+// shared; it is safe for concurrent use.
+type Gates struct {
+	runSource  string
+	run        *vm.Program
+	gates      []CompiledGate
+	byName     map[string]int
+	evaluators sync.Pool
+}
+
+// CompiledGate is a gate with its expressions compiled. Its Gate has every
+// default applied, Fail included, so it can be shown as written.
+type CompiledGate struct {
+	Gate
+	match, assert, fail, warn *vm.Program
+}
+
+// Compile compiles and validates every expression of the document against its
+// environment. The error lists every problem, one per line, each naming the
+// gate, the field and the position in the expression.
+func Compile(doc Document) (*Gates, error) {
+	g := &Gates{runSource: doc.Run, byName: make(map[string]int, len(doc.Gates))}
+	if g.runSource == "" {
+		g.runSource = DefaultRun
+	}
+	var errs []error
+	var err error
+	if g.run, err = compileSpan(g.runSource, false); err != nil {
+		errs = append(errs, fmt.Errorf("run: %w", err))
+	}
+	if len(doc.Gates) == 0 {
+		errs = append(errs, errors.New("gates: at least one gate is required"))
+	}
+	errs = append(errs, checkNames(doc.Gates)...)
+	for i, gate := range doc.Gates {
+		cg, gateErrs := compileGate(i, gate)
+		errs = append(errs, gateErrs...)
+		g.gates = append(g.gates, cg)
+		g.byName[gate.Name] = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	g.evaluators.New = func() any { return &Evaluator{gates: g, env: newSpanEnv()} }
+	return g, nil
+}
+
+func compileGate(index int, gate Gate) (CompiledGate, []error) {
+	cg := CompiledGate{Gate: gate}
+	if cg.Fail == "" {
+		cg.Fail = DefaultFail
+	}
+	ref := gateRef(index, gate.Name)
+	var errs []error
+	compile := func(field, src string, dst **vm.Program, compile func(string) (*vm.Program, error)) {
+		if src == "" {
+			return
+		}
+		program, err := compile(src)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", ref, field, err))
+		}
+		*dst = program
+	}
+	spanBool := func(src string) (*vm.Program, error) { return compileSpan(src, true) }
+	if strings.TrimSpace(gate.Match) == "" {
+		errs = append(errs, fmt.Errorf("%s: match: is required (an expression that selects the spans this gate judges)", ref))
+	} else {
+		compile("match", gate.Match, &cg.match, spanBool)
+	}
+	compile("assert", gate.Assert, &cg.assert, spanBool)
+	compile("fail", cg.Fail, &cg.fail, compileRun)
+	compile("warn", gate.Warn, &cg.warn, compileRun)
+	return cg, errs
+}
+
+// Len is the number of gates.
+func (g *Gates) Len() int { return len(g.gates) }
+
+// At returns the i-th gate, in document order. Evaluate reports gates by
+// this index.
+func (g *Gates) At(i int) *CompiledGate { return &g.gates[i] }
+
+// Lookup returns the index of the gate with the given name.
+func (g *Gates) Lookup(name string) (int, bool) {
+	i, ok := g.byName[name]
+	return i, ok
+}
+
+// Run is the run key expression in force.
+func (g *Gates) Run() string { return g.runSource }
+
+// Fails reports whether the gate's fail condition holds for stats.
+func (cg *CompiledGate) Fails(stats RunStats) (bool, error) { return evalRun(cg.fail, stats) }
+
+// Warns reports whether the gate's warn condition holds for stats; false when
+// the gate has none.
+func (cg *CompiledGate) Warns(stats RunStats) (bool, error) { return evalRun(cg.warn, stats) }
+
+func evalRun(program *vm.Program, stats RunStats) (bool, error) {
+	if program == nil {
+		return false, nil
+	}
+	var machine vm.VM
+	out, err := machine.Run(program, stats)
+	if err != nil {
+		return false, err
+	}
+	return out.(bool), nil
+}
+
+// Result is what evaluating one span found. Its slices hold gate indices
+// (see Gates.At) and are reused by the evaluator's next call.
+type Result struct {
+	// Run is the span's run key: empty when no gate matched or when the span
+	// has none, in which case no assert was evaluated.
+	Run string
+	// Matched are the gates whose match held.
+	Matched []int
+	// Violated are the matched gates whose assert did not hold, Errored
+	// included.
+	Violated []int
+	// Errored are the matched gates whose assert failed to evaluate.
+	Errored []int
+	// MatchErrors are the gates whose match failed to evaluate; they count as
+	// not matched.
+	MatchErrors []int
+}
+
+// Evaluator evaluates spans against the gates with its own VM. Take one per
+// goroutine with Gates.Evaluator and give it back with Release.
+type Evaluator struct {
+	gates  *Gates
+	vm     vm.VM
+	env    *spanEnv
+	result Result
+}
+
+// Evaluator returns an evaluator from the gates' pool.
+func (g *Gates) Evaluator() *Evaluator { return g.evaluators.Get().(*Evaluator) }
+
+// Release returns the evaluator to its pool.
+func (e *Evaluator) Release() {
+	e.env.set(pcommon.Resource{}, pcommon.InstrumentationScope{}, ptrace.Span{})
+	e.gates.evaluators.Put(e)
+}
+
+// Evaluate matches one span against every gate, computes its run key when a
+// gate matched, and then evaluates the asserts of the matched gates. It is
+// the one place spans meet gates.
+func (e *Evaluator) Evaluate(resource pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span) *Result {
+	r := &e.result
+	r.Run = ""
+	r.Matched, r.Violated, r.Errored, r.MatchErrors = r.Matched[:0], r.Violated[:0], r.Errored[:0], r.MatchErrors[:0]
+	e.env.set(resource, scope, span)
+
+	for i := range e.gates.gates {
+		holds, err := e.holds(e.gates.gates[i].match)
+		switch {
+		case err != nil:
+			r.MatchErrors = append(r.MatchErrors, i)
+		case holds:
+			r.Matched = append(r.Matched, i)
+		}
+	}
+	if len(r.Matched) == 0 {
+		return r
+	}
+	if r.Run = e.runKey(); r.Run == "" {
+		return r
+	}
+	for _, i := range r.Matched {
+		assert := e.gates.gates[i].assert
+		if assert == nil {
+			continue
+		}
+		holds, err := e.holds(assert)
+		if err != nil {
+			r.Errored = append(r.Errored, i)
+		}
+		if !holds {
+			r.Violated = append(r.Violated, i)
+		}
+	}
+	return r
+}
+
+func (e *Evaluator) holds(program *vm.Program) (bool, error) {
+	out, err := e.vm.Run(program, e.env)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("expected a boolean, got %T", out)
+	}
+	return b, nil
+}
+
+// runKey evaluates the run expression. A value that is not a string or a
+// number, and an error, mean the span has no run key.
+func (e *Evaluator) runKey() string {
+	out, err := e.vm.Run(e.gates.run, e.env)
+	if err != nil {
+		return ""
+	}
+	switch v := out.(type) {
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		return ""
+	}
+}

@@ -1,0 +1,23 @@
+package releasegateprocessor
+
+import (
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/releasegate/releasegate/config"
+)
+
+// Config is the releasegate processor's configuration.
+type Config struct {
+	// Gates is the gates document, usually shared with the releasegate
+	// exporter through the file provider: `gates: ${file:gates.yaml}`.
+	Gates config.Document `mapstructure:"gates"`
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+// Validate compiles the gates, so that a bad gate stops the collector at
+// start-up with a message that names the gate, the field and the column.
+func (cfg *Config) Validate() error {
+	_, err := config.Compile(cfg.Gates)
+	return err
+}

@@ -1,0 +1,72 @@
+package releasegateprocessor
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
+)
+
+// loadConfig reads testdata/config.yaml the way the collector does, with the
+// file provider resolving ${file:...}, and returns the processor's config.
+func loadConfig(t *testing.T, id component.ID) (*Config, error) {
+	t.Helper()
+	resolver, err := confmap.NewResolver(confmap.ResolverSettings{
+		URIs:              []string{"file:" + filepath.Join("testdata", "config.yaml")},
+		ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory()},
+	})
+	require.NoError(t, err)
+	conf, err := resolver.Resolve(t.Context())
+	require.NoError(t, err)
+	sub, err := conf.Sub("processors::" + id.String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg.(*Config), confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := loadConfig(t, component.NewID(metadata.Type))
+	require.NoError(t, err)
+	assert.Equal(t, `resource["cicd.pipeline.run.id"]`, cfg.Gates.Run)
+	require.Len(t, cfg.Gates.Gates, 2)
+	assert.Equal(t, config.Gate{
+		Name:     "checkout-latency",
+		Match:    `name == "POST /checkout"`,
+		Assert:   `duration < duration("300ms")`,
+		MinSpans: 1,
+		OnNoData: config.NoDataInconclusive,
+	}, cfg.Gates.Gates[0])
+
+	cfg, err = loadConfig(t, component.MustNewIDWithName("releasegate", "inline"))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Gates.Run)
+	require.Len(t, cfg.Gates.Gates, 1)
+	assert.Equal(t, "no-errors", cfg.Gates.Gates[0].Name)
+}
+
+func TestInvalidConfig(t *testing.T) {
+	_, err := loadConfig(t, component.MustNewIDWithName("releasegate", "invalid"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `gate "checkout-latency": assert: column 1: unknown name duraton`)
+	assert.Contains(t, err.Error(), `gate "Checkout": name: must be 1 to 100 characters`)
+	assert.Contains(t, err.Error(), `gate "Checkout": match: is required`)
+
+	_, err = loadConfig(t, component.MustNewIDWithName("releasegate", "empty"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gates: at least one gate is required")
+}
+
+func TestConfigStruct(t *testing.T) {
+	require.NoError(t, componenttest.CheckConfigStruct(NewFactory().CreateDefaultConfig()))
+}

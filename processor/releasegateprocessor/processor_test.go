@@ -1,0 +1,240 @@
+package releasegateprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/releasegate/releasegate/annotation"
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
+)
+
+const testGates = `
+gates:
+  - name: checkout-latency
+    match: name == "POST /checkout"
+    assert: duration < duration("300ms")
+  - name: checkout-status
+    match: resource["service.name"] == "checkout" && kind == "server"
+    assert: attributes["http.response.status_code"] < 500
+  - name: broken-match
+    match: (attributes["retries"] ?? 0) > 2
+`
+
+type testSpan struct {
+	name     string
+	kind     ptrace.SpanKind
+	duration time.Duration
+	status   int64 // http.response.status_code; 0 leaves it out
+	retries  bool  // sets a string "retries" attribute that breaks broken-match
+}
+
+// newTraces makes one resource per service, with a run id unless run is "".
+func newTraces(service, run string, spans ...testSpan) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	if run != "" {
+		rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", run)
+	}
+	ss := rs.ScopeSpans().AppendEmpty()
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for _, s := range spans {
+		span := ss.Spans().AppendEmpty()
+		span.SetName(s.name)
+		span.SetKind(s.kind)
+		span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(s.duration)))
+		span.Attributes().PutStr("original", "kept")
+		if s.status != 0 {
+			span.Attributes().PutInt("http.response.status_code", s.status)
+		}
+		if s.retries {
+			span.Attributes().PutStr("retries", "many")
+		}
+	}
+	return td
+}
+
+func newProcessor(t *testing.T, gates string, next *consumertest.TracesSink) (processor.Traces, *componenttest.Telemetry) {
+	t.Helper()
+	doc, err := config.Parse([]byte(gates))
+	require.NoError(t, err)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	p, err := NewFactory().CreateTraces(t.Context(), set, &Config{Gates: doc}, next)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(t.Context(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return p, tel
+}
+
+func stringSlice(t *testing.T, attrs pcommon.Map, key string) []string {
+	t.Helper()
+	v, ok := attrs.Get(key)
+	if !ok {
+		return nil
+	}
+	require.Equal(t, pcommon.ValueTypeSlice, v.Type(), key)
+	var out []string
+	for _, e := range v.Slice().All() {
+		out = append(out, e.Str())
+	}
+	return out
+}
+
+func TestAnnotatesMatchedSpans(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p, _ := newProcessor(t, testGates, sink)
+
+	td := newTraces("checkout", "run-42",
+		testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: 120 * time.Millisecond, status: 200},
+		testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: 450 * time.Millisecond, status: 503},
+		testSpan{name: "GET /health", kind: ptrace.SpanKindServer, duration: time.Millisecond},
+		testSpan{name: "SELECT orders", kind: ptrace.SpanKindClient, duration: time.Second},
+	)
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	require.Len(t, sink.AllTraces(), 1)
+	spans := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	require.Equal(t, 4, spans.Len(), "every span is passed on")
+
+	fast := spans.At(0).Attributes()
+	run, _ := fast.Get(annotation.Run)
+	assert.Equal(t, "run-42", run.Str())
+	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, fast, annotation.Matched))
+	assert.Empty(t, stringSlice(t, fast, annotation.Violated))
+	_, hasErrored := fast.Get(annotation.Errored)
+	assert.False(t, hasErrored, "errored is present only when an assert failed to evaluate")
+
+	slow := spans.At(1).Attributes()
+	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, slow, annotation.Matched))
+	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, slow, annotation.Violated))
+
+	// The health check lacks the status attribute: checkout-status's assert
+	// errors, which is a violation and an error.
+	health := spans.At(2).Attributes()
+	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Matched))
+	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Violated))
+	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Errored))
+
+	// A span that matches no gate is not touched.
+	query := spans.At(3).Attributes()
+	assert.Equal(t, map[string]any{"original": "kept"}, query.AsRaw())
+	for i := range 3 {
+		v, _ := spans.At(i).Attributes().Get("original")
+		assert.Equal(t, "kept", v.Str(), "annotations add to a span's attributes")
+	}
+}
+
+// A span whose run key is missing is passed on un-gated and counted.
+func TestSpanWithoutRunKey(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p, tel := newProcessor(t, testGates, sink)
+
+	td := newTraces("checkout", "", testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: time.Second, status: 500})
+	want := ptrace.NewTraces()
+	td.CopyTo(want)
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	assert.Equal(t, want, sink.AllTraces()[0])
+
+	assert.Equal(t, int64(1), counter(t, tel, "otelcol_processor_releasegate_spans"))
+	assert.Equal(t, int64(1), counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
+	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_gate_matches"))
+}
+
+// Annotations describe one evaluation: a span that comes through a second
+// time keeps no stale error.
+func TestReannotation(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p, _ := newProcessor(t, testGates, sink)
+	td := newTraces("checkout", "run-1", testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: time.Millisecond})
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	attrs := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, attrs, annotation.Errored))
+
+	attrs.PutInt("http.response.status_code", 200)
+	require.NoError(t, p.ConsumeTraces(t.Context(), sink.AllTraces()[0]))
+	attrs = sink.AllTraces()[1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	assert.Empty(t, stringSlice(t, attrs, annotation.Violated))
+	_, hasErrored := attrs.Get(annotation.Errored)
+	assert.False(t, hasErrored)
+}
+
+func TestSelfTelemetry(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	p, tel := newProcessor(t, testGates, sink)
+	for range 2 {
+		require.NoError(t, p.ConsumeTraces(t.Context(), newTraces("checkout", "run-7",
+			testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: 100 * time.Millisecond, status: 200},
+			testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: 400 * time.Millisecond, status: 200, retries: true},
+			testSpan{name: "GET /health", kind: ptrace.SpanKindServer},
+			testSpan{name: "other", kind: ptrace.SpanKindInternal},
+		)))
+	}
+	assert.Equal(t, int64(8), counter(t, tel, "otelcol_processor_releasegate_spans"))
+	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
+	assert.Equal(t, int64(4), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-latency"))
+	assert.Equal(t, int64(6), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-status"))
+	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-latency"))
+	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-status"))
+	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "checkout-status", "expression", "assert"))
+	// "retries" is a string on one span: broken-match fails to evaluate there.
+	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "broken-match", "expression", "match"))
+	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "broken-match"))
+}
+
+// counter sums the points of a counter whose attributes include the given
+// key/value pairs.
+func counter(t *testing.T, tel *componenttest.Telemetry, name string, kv ...string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is a counter", name)
+	var total int64
+points:
+	for _, dp := range sum.DataPoints {
+		for i := 0; i+1 < len(kv); i += 2 {
+			v, ok := dp.Attributes.Value(attribute.Key(kv[i]))
+			if !ok || v.AsString() != kv[i+1] {
+				continue points
+			}
+		}
+		total += dp.Value
+	}
+	return total
+}
+
+func TestLifecycle(t *testing.T) {
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	processortest.VerifyShutdown(t, NewFactory(), &Config{Gates: doc})
+
+	factory := NewFactory()
+	assert.Equal(t, metadata.Type, factory.Type())
+	assert.Equal(t, metadata.TracesStability, factory.TracesStability())
+	p, err := factory.CreateTraces(t.Context(), processortest.NewNopSettings(metadata.Type), &Config{Gates: doc}, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.True(t, p.Capabilities().MutatesData)
+	require.NoError(t, p.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, p.Shutdown(t.Context()))
+
+	_, err = factory.CreateTraces(t.Context(), processortest.NewNopSettings(metadata.Type), factory.CreateDefaultConfig(), consumertest.NewNop())
+	require.ErrorContains(t, err, "at least one gate is required")
+}
