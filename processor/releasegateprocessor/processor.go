@@ -27,7 +27,7 @@ type gateProcessor struct {
 
 // tally counts one batch; it is recorded once per batch, not per span.
 type tally struct {
-	spans, withoutRun                                    int64
+	spans, withoutRun                              int64
 	matches, violations, matchErrors, assertErrors []int64
 }
 
