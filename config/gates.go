@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -26,7 +27,8 @@ type Gates struct {
 // default applied, Fail included, so it can be shown as written.
 type CompiledGate struct {
 	Gate
-	match, assert, fail, warn *vm.Program
+	match, assert *vm.Program
+	fail, warn    runCondition
 }
 
 // Compile compiles and validates every expression of the document against its
@@ -83,8 +85,10 @@ func compileGate(index int, gate Gate) (CompiledGate, []error) {
 		compile("match", gate.Match, &cg.match, spanBool)
 	}
 	compile("assert", gate.Assert, &cg.assert, spanBool)
-	compile("fail", cg.Fail, &cg.fail, compileRun)
-	compile("warn", gate.Warn, &cg.warn, compileRun)
+	var fail, warn *vm.Program
+	compile("fail", cg.Fail, &fail, compileRun)
+	compile("warn", gate.Warn, &warn, compileRun)
+	cg.fail, cg.warn = newRunCondition(fail), newRunCondition(warn)
 	return cg, errs
 }
 
@@ -105,11 +109,11 @@ func (g *Gates) Lookup(name string) (int, bool) {
 func (g *Gates) Run() string { return g.runSource }
 
 // Fails reports whether the gate's fail condition holds for stats.
-func (cg *CompiledGate) Fails(stats RunStats) (bool, error) { return evalRun(cg.fail, stats) }
+func (cg *CompiledGate) Fails(stats RunStats) (bool, error) { return evalRun(cg.fail.program, stats) }
 
 // Warns reports whether the gate's warn condition holds for stats; false when
 // the gate has none.
-func (cg *CompiledGate) Warns(stats RunStats) (bool, error) { return evalRun(cg.warn, stats) }
+func (cg *CompiledGate) Warns(stats RunStats) (bool, error) { return evalRun(cg.warn.program, stats) }
 
 func evalRun(program *vm.Program, stats RunStats) (bool, error) {
 	if program == nil {
@@ -117,6 +121,10 @@ func evalRun(program *vm.Program, stats RunStats) (bool, error) {
 	}
 	var machine vm.VM
 	out, err := machine.Run(program, stats)
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return false, errors.New(fe.Message) // one line, without the snippet
+	}
 	if err != nil {
 		return false, err
 	}

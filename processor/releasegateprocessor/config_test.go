@@ -8,31 +8,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/internal/configtest"
 	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
 )
 
-// loadConfig reads testdata/config.yaml the way the collector does, with the
-// file provider resolving ${file:...}, and returns the processor's config.
 func loadConfig(t *testing.T, id component.ID) (*Config, error) {
-	t.Helper()
-	resolver, err := confmap.NewResolver(confmap.ResolverSettings{
-		URIs:              []string{"file:" + filepath.Join("testdata", "config.yaml")},
-		ProviderFactories: []confmap.ProviderFactory{fileprovider.NewFactory()},
-	})
-	require.NoError(t, err)
-	conf, err := resolver.Resolve(t.Context())
-	require.NoError(t, err)
-	sub, err := conf.Sub("processors::" + id.String())
-	require.NoError(t, err)
-	cfg := NewFactory().CreateDefaultConfig()
-	if err := sub.Unmarshal(cfg); err != nil {
-		return nil, err
-	}
-	return cfg.(*Config), confmap.Validate(cfg)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	err := configtest.Load(t, filepath.Join("testdata", "config.yaml"), "processors::"+id.String(), cfg)
+	return cfg, err
 }
 
 func TestLoadConfig(t *testing.T) {

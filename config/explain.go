@@ -1,0 +1,217 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
+)
+
+// A comparison is a term of a run condition that compares an aggregate with
+// a constant, such as `p95 > duration("250ms")`, normalised so that the
+// aggregate is on the left.
+type comparison struct {
+	name  string
+	op    string
+	value float64 // durations in nanoseconds
+}
+
+// runCondition is a compiled `fail` or `warn` with what its tree says about
+// it: the comparisons it is made of, and whether it is monotone.
+type runCondition struct {
+	program     *vm.Program
+	comparisons []comparison
+	// monotone: once the condition holds it holds for good, because it is
+	// made with && and || of counts that only grow compared with > or >=.
+	monotone bool
+}
+
+func newRunCondition(program *vm.Program) runCondition {
+	c := runCondition{program: program}
+	if program == nil {
+		return c
+	}
+	root := program.Node()
+	ast.Walk(&root, visitFunc(func(node ast.Node) {
+		if cmp, ok := asComparison(node); ok {
+			c.comparisons = append(c.comparisons, cmp)
+		}
+	}))
+	c.monotone = isMonotone(root)
+	return c
+}
+
+type visitFunc func(ast.Node)
+
+func (f visitFunc) Visit(node *ast.Node) { f(*node) }
+
+// growing are the aggregates that never decrease while a run is open.
+var growing = map[string]bool{"spans": true, "violations": true, "errors": true, "elapsed": true}
+
+func isMonotone(node ast.Node) bool {
+	if b, ok := node.(*ast.BinaryNode); ok {
+		switch b.Operator {
+		case "&&", "and", "||", "or":
+			return isMonotone(b.Left) && isMonotone(b.Right)
+		}
+	}
+	cmp, ok := asComparison(node)
+	return ok && growing[cmp.name] && (cmp.op == ">" || cmp.op == ">=")
+}
+
+var flipped = map[string]string{">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+
+func asComparison(node ast.Node) (comparison, bool) {
+	b, ok := node.(*ast.BinaryNode)
+	if !ok {
+		return comparison{}, false
+	}
+	op, ok := flipped[b.Operator]
+	if !ok {
+		return comparison{}, false
+	}
+	if name, ok := aggregateName(b.Left); ok {
+		if v, ok := constant(b.Right); ok {
+			return comparison{name: name, op: b.Operator, value: v}, true
+		}
+	}
+	if name, ok := aggregateName(b.Right); ok {
+		if v, ok := constant(b.Left); ok {
+			return comparison{name: name, op: op, value: v}, true
+		}
+	}
+	return comparison{}, false
+}
+
+func aggregateName(node ast.Node) (string, bool) {
+	id, ok := node.(*ast.IdentifierNode)
+	if !ok {
+		return "", false
+	}
+	_, known := aggregates[id.Value]
+	return id.Value, known
+}
+
+func constant(node ast.Node) (float64, bool) {
+	switch n := node.(type) {
+	case *ast.IntegerNode:
+		return float64(n.Value), true
+	case *ast.FloatNode:
+		return n.Value, true
+	case *ast.ConstantNode:
+		switch v := n.Value.(type) {
+		case time.Duration:
+			return float64(v), true
+		case int:
+			return float64(v), true
+		case float64:
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+type aggregateKind int
+
+const (
+	kindCount aggregateKind = iota
+	kindRatio
+	kindDuration
+)
+
+type aggregate struct {
+	kind aggregateKind
+	read func(RunStats) float64
+}
+
+// aggregates are the names of the run environment, readable as numbers.
+var aggregates = map[string]aggregate{
+	"spans":           {kindCount, func(s RunStats) float64 { return float64(s.Spans) }},
+	"violations":      {kindCount, func(s RunStats) float64 { return float64(s.Violations) }},
+	"errors":          {kindCount, func(s RunStats) float64 { return float64(s.Errors) }},
+	"violation_ratio": {kindRatio, func(s RunStats) float64 { return s.ViolationRatio }},
+	"error_ratio":     {kindRatio, func(s RunStats) float64 { return s.ErrorRatio }},
+	"p50":             {kindDuration, func(s RunStats) float64 { return float64(s.P50) }},
+	"p90":             {kindDuration, func(s RunStats) float64 { return float64(s.P90) }},
+	"p95":             {kindDuration, func(s RunStats) float64 { return float64(s.P95) }},
+	"p99":             {kindDuration, func(s RunStats) float64 { return float64(s.P99) }},
+	"min":             {kindDuration, func(s RunStats) float64 { return float64(s.Min) }},
+	"max":             {kindDuration, func(s RunStats) float64 { return float64(s.Max) }},
+	"mean":            {kindDuration, func(s RunStats) float64 { return float64(s.Mean) }},
+	"elapsed":         {kindDuration, func(s RunStats) float64 { return float64(s.Elapsed) }},
+}
+
+func (c comparison) holds(stats RunStats) bool {
+	v := aggregates[c.name].read(stats)
+	switch c.op {
+	case ">":
+		return v > c.value
+	case ">=":
+		return v >= c.value
+	case "<":
+		return v < c.value
+	case "<=":
+		return v <= c.value
+	case "==":
+		return v == c.value
+	default:
+		return v != c.value
+	}
+}
+
+// explain renders the comparisons that hold for stats with the observed
+// values, "p95 312ms > 250ms and violation_ratio 3.4% > 1%"; empty when the
+// condition has none to show.
+func (c runCondition) explain(stats RunStats) string {
+	var terms []string
+	for _, cmp := range c.comparisons {
+		if cmp.holds(stats) {
+			a := aggregates[cmp.name]
+			terms = append(terms, fmt.Sprintf("%s %s %s %s", cmp.name, formatValue(a.kind, a.read(stats)), cmp.op, formatValue(a.kind, cmp.value)))
+		}
+	}
+	return strings.Join(terms, " and ")
+}
+
+func formatValue(kind aggregateKind, v float64) string {
+	switch kind {
+	case kindRatio:
+		return strconv.FormatFloat(v*100, 'g', 4, 64) + "%"
+	case kindDuration:
+		return FormatDuration(time.Duration(v))
+	default:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+}
+
+// FormatDuration rounds a duration for people: 312ms, 1.25s, 850µs.
+func FormatDuration(d time.Duration) string {
+	switch abs := max(d, -d); {
+	case abs >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case abs >= time.Millisecond:
+		return d.Round(time.Millisecond / 10).String()
+	case abs >= time.Microsecond:
+		return d.Round(time.Microsecond).String()
+	default:
+		return d.String()
+	}
+}
+
+// FailsFast reports whether the gate's fail condition, once it holds, holds
+// for good while the run goes on, so the gate can fail before the run
+// finishes. True for conditions built with && and || from spans, violations,
+// errors or elapsed compared with > or >= to a constant, the default
+// `violations > 0` included.
+func (cg *CompiledGate) FailsFast() bool { return cg.fail.monotone }
+
+// ExplainFail renders the terms of the fail condition that hold for stats,
+// with their observed values: "p95 312ms > 250ms". Empty when the condition
+// has no comparison of an aggregate with a constant that holds.
+func (cg *CompiledGate) ExplainFail(stats RunStats) string { return cg.fail.explain(stats) }
+
+// ExplainWarn does for the warn condition what ExplainFail does for fail.
+func (cg *CompiledGate) ExplainWarn(stats RunStats) string { return cg.warn.explain(stats) }

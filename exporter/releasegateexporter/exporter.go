@@ -1,0 +1,169 @@
+package releasegateexporter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+)
+
+// minSweepPause spaces the sweeps that spans trigger, so that a busy
+// pipeline does not hold the store's lock for sweeps back to back.
+const minSweepPause = 50 * time.Millisecond
+
+type releasegateExporter struct {
+	store      *runStore
+	serverCfg  confighttp.ServerConfig
+	settings   component.TelemetrySettings
+	telemetry  *metadata.Telemetry
+	sweepEvery time.Duration
+
+	server *http.Server
+	wake   chan struct{} // spans arrived: check fail fast soon
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettings) (*releasegateExporter, error) {
+	telemetry, err := metadata.NewTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	return &releasegateExporter{
+		store: newRunStore(gates, limits{
+			idleTimeout:    cfg.RunIdleTimeout,
+			maxRunDuration: cfg.MaxRunDuration,
+			retention:      cfg.Retention,
+			maxRuns:        cfg.MaxRuns,
+		}),
+		serverCfg: cfg.Server,
+		settings:  set,
+		telemetry: telemetry,
+		// Timeouts are noticed within a tenth of the idle timeout (at most 1s).
+		sweepEvery: min(max(cfg.RunIdleTimeout/10, 10*time.Millisecond), time.Second),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}, nil
+}
+
+func (e *releasegateExporter) start(ctx context.Context, host component.Host) error {
+	ln, err := e.serverCfg.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	e.server, err = e.serverCfg.ToServer(ctx, host.GetExtensions(), e.settings, e.api())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	e.settings.Logger.Info("Serving release gate verdicts", zap.String("endpoint", ln.Addr().String()))
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		if err := e.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.sweepLoop()
+	}()
+	return nil
+}
+
+func (e *releasegateExporter) shutdown(ctx context.Context) error {
+	select {
+	case <-e.done:
+	default:
+		close(e.done)
+	}
+	var err error
+	if e.server != nil {
+		err = e.server.Shutdown(ctx)
+	}
+	e.wg.Wait()
+	return err
+}
+
+// consume is the span path: it only aggregates. Verdicts are decided by the
+// sweep loop.
+func (e *releasegateExporter) consume(ctx context.Context, td ptrace.Traces) error {
+	t := e.store.record(td)
+	e.recordTally(ctx, t)
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (e *releasegateExporter) sweepLoop() {
+	ticker := time.NewTicker(e.sweepEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-ticker.C:
+		case <-e.wake:
+		}
+		finished, _ := e.store.sweep()
+		for _, cause := range finished {
+			e.recordFinished(context.Background(), cause)
+		}
+		select {
+		case <-e.done:
+			return
+		case <-time.After(minSweepPause):
+		}
+	}
+}
+
+// finish finishes a run on a CI job's request.
+func (e *releasegateExporter) finish(ctx context.Context, key string) (runView, bool) {
+	view, finishedNow, t, ok := e.store.finishRun(key)
+	e.recordTally(ctx, t)
+	if finishedNow {
+		e.recordFinished(ctx, FinishedByAPI)
+	}
+	return view, ok
+}
+
+func (e *releasegateExporter) recordFinished(ctx context.Context, cause FinishCause) {
+	e.telemetry.RunsOpen.Add(ctx, -1)
+	e.telemetry.RunsFinished.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", string(cause))))
+}
+
+var (
+	noRunAttrs     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_run")))
+	malformedAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
+)
+
+func (e *releasegateExporter) recordTally(ctx context.Context, t tally) {
+	add := func(c metric.Int64Counter, n int64, opts ...metric.AddOption) {
+		if n > 0 {
+			c.Add(ctx, n, opts...)
+		}
+	}
+	if t.opened > 0 {
+		e.telemetry.RunsOpen.Add(ctx, t.opened)
+	}
+	add(e.telemetry.RunsEvicted, t.evicted)
+	add(e.telemetry.SpansRefused, t.refused)
+	add(e.telemetry.SpansLate, t.late)
+	add(e.telemetry.SpansIgnored, t.noRun, noRunAttrs)
+	add(e.telemetry.SpansIgnored, t.malformed, malformedAttrs)
+	add(e.telemetry.UnknownGates, t.unknownGates)
+}

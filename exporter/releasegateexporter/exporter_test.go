@@ -1,0 +1,350 @@
+package releasegateexporter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+)
+
+// newTestExporter is an exporter whose store runs on a test clock, with its
+// API served by an httptest server.
+func newTestExporter(t *testing.T, l limits) (*releasegateExporter, *clock, *httptest.Server, *componenttest.Telemetry) {
+	t.Helper()
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	gates, err := config.Compile(doc)
+	require.NoError(t, err)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.RunIdleTimeout, cfg.MaxRunDuration, cfg.Retention, cfg.MaxRuns = l.idleTimeout, l.maxRunDuration, l.retention, l.maxRuns
+	e, err := newExporter(cfg, gates, tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	c := newClock()
+	e.store.now = c.now
+	server := httptest.NewServer(e.api())
+	t.Cleanup(server.Close)
+	return e, c, server, tel
+}
+
+func call(t *testing.T, method, url string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, body
+}
+
+func getRun(t *testing.T, method, url string) runView {
+	t.Helper()
+	status, header, body := call(t, method, url)
+	require.Equal(t, http.StatusOK, status, string(body))
+	assert.Equal(t, "application/json", header.Get("Content-Type"))
+	var v runView
+	require.NoError(t, json.Unmarshal(body, &v))
+	return v
+}
+
+func TestAPI(t *testing.T) {
+	e, c, server, _ := newTestExporter(t, testLimits())
+	ctx := t.Context()
+	require.NoError(t, e.consume(ctx, traces(checkout("r-good", 100*time.Millisecond), checkout("r-good", 120*time.Millisecond))))
+	c.advance(time.Second)
+	require.NoError(t, e.consume(ctx, traces(checkout("r-bad", 500*time.Millisecond))))
+
+	// Recent runs, newest first, with their status.
+	status, _, body := call(t, http.MethodGet, server.URL+"/v1/runs")
+	require.Equal(t, http.StatusOK, status)
+	var list struct{ Runs []runView }
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list.Runs, 2)
+	assert.Equal(t, "r-bad", list.Runs[0].Run)
+	assert.Equal(t, "r-good", list.Runs[1].Run)
+	assert.Equal(t, StatusPending, list.Runs[0].Status)
+
+	v := getRun(t, http.MethodGet, server.URL+"/v1/runs/r-good")
+	assert.Equal(t, "r-good", v.Run)
+	assert.False(t, v.Finished)
+	assert.Len(t, v.Gates, 4)
+
+	// Finishing returns the verdict.
+	v = getRun(t, http.MethodPost, server.URL+"/v1/runs/r-bad/finish")
+	assert.True(t, v.Finished)
+	assert.Equal(t, FinishedByAPI, v.FinishCause)
+	assert.Equal(t, StatusFailed, v.Status)
+	latency := gate(t, v, "checkout-latency")
+	assert.Equal(t, StatusFailed, latency.Status)
+	assert.Equal(t, "failed: p95 500ms > 250ms (1 of 1 spans violated duration < 300ms)", latency.Reason)
+	assert.InDelta(t, 500.0, latency.Observed.P95Ms, 0.001)
+	require.Len(t, latency.Exemplars, 1)
+	assert.Equal(t, "POST /checkout", latency.Exemplars[0].Name)
+
+	// The JSON is shaped as documented.
+	_, _, body = call(t, http.MethodGet, server.URL+"/v1/runs/r-bad")
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(body, &raw))
+	for _, key := range []string{"run", "status", "finished", "started_at", "finished_at", "gates"} {
+		assert.Contains(t, raw, key)
+	}
+	g := raw["gates"].([]any)[0].(map[string]any)
+	for _, key := range []string{"name", "status", "spans", "violations", "errors", "observed", "condition", "reason", "exemplars"} {
+		assert.Contains(t, g, key)
+	}
+	for _, key := range []string{"p50_ms", "p95_ms", "p99_ms", "max_ms", "violation_ratio"} {
+		assert.Contains(t, g["observed"], key)
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	e, _, server, _ := newTestExporter(t, testLimits())
+	key := "team/a b/ü?x=1"
+	require.NoError(t, e.consume(t.Context(), traces(checkout(key, time.Millisecond))))
+
+	// Any run id, URL-escaped into one path segment.
+	v := getRun(t, http.MethodGet, server.URL+"/v1/runs/"+url.PathEscape(key))
+	assert.Equal(t, key, v.Run)
+	v = getRun(t, http.MethodPost, server.URL+"/v1/runs/"+url.PathEscape(key)+"/finish")
+	assert.Equal(t, key, v.Run)
+	assert.True(t, v.Finished)
+
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		message      string
+	}{
+		{http.MethodGet, "/v1/runs/nope", http.StatusNotFound, `unknown run "nope"`},
+		{http.MethodGet, "/v1/runs/a/b", http.StatusNotFound, "no such endpoint /v1/runs/a/b"},
+		{http.MethodPost, "/v1/runs", http.StatusMethodNotAllowed, "method POST not allowed; use GET"},
+		{http.MethodDelete, "/v1/runs/x", http.StatusMethodNotAllowed, "method DELETE not allowed; use GET"},
+		{http.MethodGet, "/v1/runs/x/finish", http.StatusMethodNotAllowed, "method GET not allowed; use POST"},
+		{http.MethodGet, "/", http.StatusNotFound, "no such endpoint /"},
+	} {
+		status, header, body := call(t, tt.method, server.URL+tt.path)
+		assert.Equal(t, tt.status, status, "%s %s", tt.method, tt.path)
+		assert.Equal(t, "application/json", header.Get("Content-Type"))
+		var msg map[string]string
+		require.NoError(t, json.Unmarshal(body, &msg), string(body))
+		assert.Contains(t, msg["error"], tt.message)
+	}
+}
+
+func TestAPIFinishRefusedAtMaxRuns(t *testing.T) {
+	l := testLimits()
+	l.maxRuns = 1
+	e, _, server, _ := newTestExporter(t, l)
+	require.NoError(t, e.consume(t.Context(), traces(checkout("a", time.Millisecond))))
+	status, _, body := call(t, http.MethodPost, server.URL+"/v1/runs/b/finish")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Contains(t, string(body), `cannot hold run \"b\": max_runs runs are open`)
+}
+
+func TestMetrics(t *testing.T) {
+	l := testLimits()
+	l.retention = time.Minute
+	e, c, server, _ := newTestExporter(t, l)
+	require.NoError(t, e.consume(t.Context(), traces(checkout("r-bad", 500*time.Millisecond), checkout("r-bad", 100*time.Millisecond))))
+	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/r-bad/finish")
+	require.NoError(t, e.consume(t.Context(), traces(checkout("r-open", 100*time.Millisecond))))
+
+	families := scrape(t, server.URL)
+	status := families["releasegate_gate_status"]
+	require.NotNil(t, status)
+	value := func(name string, labels map[string]string) (float64, bool) {
+		for _, m := range families[name].GetMetric() {
+			match := 0
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] == lp.GetValue() {
+					match++
+				}
+			}
+			if match == len(labels) {
+				switch {
+				case m.GetGauge() != nil:
+					return m.GetGauge().GetValue(), true
+				case m.GetCounter() != nil:
+					return m.GetCounter().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	for _, st := range statuses {
+		v, ok := value("releasegate_gate_status", map[string]string{"run": "r-bad", "gate": "checkout-latency", "status": string(st)})
+		require.True(t, ok, st)
+		assert.Equal(t, oneIf(st == StatusFailed), v, st)
+		v, _ = value("releasegate_gate_status", map[string]string{"run": "r-open", "gate": "checkout-latency", "status": string(st)})
+		assert.Equal(t, oneIf(st == StatusPending), v, st)
+	}
+	v, _ := value("releasegate_run_status", map[string]string{"run": "r-bad", "status": "failed"})
+	assert.Equal(t, 1.0, v)
+	v, _ = value("releasegate_gate_spans_total", map[string]string{"run": "r-bad", "gate": "checkout-latency"})
+	assert.Equal(t, 2.0, v)
+	v, _ = value("releasegate_gate_violations_total", map[string]string{"run": "r-bad", "gate": "checkout-latency"})
+	assert.Equal(t, 1.0, v)
+	v, _ = value("releasegate_gate_span_duration_max_seconds", map[string]string{"run": "r-bad", "gate": "checkout-latency"})
+	assert.Equal(t, 0.5, v)
+	summary := families["releasegate_gate_span_duration_seconds"].GetMetric()
+	require.NotEmpty(t, summary)
+	assert.Equal(t, uint64(2), summary[0].GetSummary().GetSampleCount())
+
+	// Finished runs leave /metrics after retention.
+	c.advance(2 * time.Minute)
+	require.NoError(t, e.consume(t.Context(), traces(checkout("r-open", 100*time.Millisecond))))
+	e.store.sweep()
+	families = scrape(t, server.URL)
+	for _, m := range families["releasegate_gate_status"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "run" {
+				assert.Equal(t, "r-open", lp.GetValue())
+			}
+		}
+	}
+}
+
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	status, header, body := call(t, http.MethodGet, base+"/metrics")
+	require.Equal(t, http.StatusOK, status)
+	assert.True(t, strings.HasPrefix(header.Get("Content-Type"), "text/plain"))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	require.NoError(t, err)
+	return families
+}
+
+func TestSelfTelemetry(t *testing.T) {
+	l := testLimits()
+	l.maxRuns = 2
+	e, c, server, tel := newTestExporter(t, l)
+	ctx := t.Context()
+	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond), span{name: "plain"}, span{run: "a", matched: []string{"from-the-future"}})))
+	require.NoError(t, e.consume(ctx, traces(checkout("b", time.Millisecond))))
+	require.NoError(t, e.consume(ctx, traces(checkout("c", time.Millisecond))))
+	assert.Equal(t, int64(2), sum(t, tel, "otelcol_exporter_releasegate_runs_open"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_refused"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_ignored", "reason", "no_run"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_unknown_gates"))
+
+	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/a/finish")
+	c.advance(time.Minute)
+	finished, _ := e.store.sweep()
+	for _, cause := range finished {
+		e.recordFinished(ctx, cause)
+	}
+	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond))))
+	assert.Equal(t, int64(0), sum(t, tel, "otelcol_exporter_releasegate_runs_open"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "api"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "idle_timeout"))
+	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_late"))
+}
+
+func sum(t *testing.T, tel *componenttest.Telemetry, name string, kv ...string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	s, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, name)
+	var total int64
+points:
+	for _, dp := range s.DataPoints {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
+				continue points
+			}
+		}
+		total += dp.Value
+	}
+	return total
+}
+
+// The component runs its own server and sweeps runs in the background: an
+// idle run finishes by itself.
+func TestComponent(t *testing.T) {
+	factory := NewFactory()
+	assert.Equal(t, metadata.Type, factory.Type())
+	assert.Equal(t, metadata.TracesStability, factory.TracesStability())
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	cfg := factory.CreateDefaultConfig().(*Config)
+	cfg.Gates = doc
+	cfg.RunIdleTimeout = 200 * time.Millisecond
+	port := freePort(t)
+	cfg.Server.NetAddr.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+
+	exp, err := factory.CreateTraces(t.Context(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(t.Context(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	assert.False(t, exp.Capabilities().MutatesData)
+
+	require.NoError(t, exp.ConsumeTraces(t.Context(), traces(checkout("r", 500*time.Millisecond))))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		v := getRun(t, http.MethodGet, base+"/v1/runs/r")
+		assert.True(c, v.Finished)
+		assert.Equal(c, FinishedIdle, v.FinishCause)
+		assert.Equal(c, StatusFailed, v.Status)
+	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func TestStartFailsOnBusyPort(t *testing.T) {
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Gates = doc
+	cfg.Server.NetAddr.Endpoint = l.Addr().String()
+	exp, err := NewFactory().CreateTraces(t.Context(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	assert.Error(t, exp.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Gates = doc
+	var exp exporter.Traces
+	exp, err = NewFactory().CreateTraces(t.Context(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,64 @@
+// Package releasegateexporter turns the spans the releasegate processor
+// annotated into per-run, per-gate verdicts, and publishes them over an HTTP
+// API a CI job polls and as Prometheus metrics.
+package releasegateexporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+)
+
+const (
+	defaultEndpoint       = "localhost:9464"
+	defaultRunIdleTimeout = 30 * time.Second
+	defaultMaxRunDuration = time.Hour
+	defaultRetention      = time.Hour
+	defaultMaxRuns        = 10000
+)
+
+// NewFactory returns the factory of the releasegate exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithTraces(createTraces, metadata.TracesStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		Server:         server,
+		RunIdleTimeout: defaultRunIdleTimeout,
+		MaxRunDuration: defaultMaxRunDuration,
+		Retention:      defaultRetention,
+		MaxRuns:        defaultMaxRuns,
+	}
+}
+
+func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+	c := cfg.(*Config)
+	gates, err := config.Compile(c.Gates)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newExporter(c, gates, set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewTraces(ctx, set, cfg, e.consume,
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+	)
+}

@@ -1,0 +1,322 @@
+package releasegateexporter
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/releasegate/releasegate/annotation"
+	"github.com/releasegate/releasegate/config"
+)
+
+// FinishCause says why a run finished.
+type FinishCause string
+
+const (
+	FinishedByAPI         FinishCause = "api"
+	FinishedIdle          FinishCause = "idle_timeout"
+	FinishedAtMaxDuration FinishCause = "max_run_duration"
+)
+
+// maxUnknownGates bounds the unknown gate names a run reports.
+const maxUnknownGates = 10
+
+// run is one run's gates and lifecycle.
+type run struct {
+	key          string
+	started      time.Time
+	lastSpan     time.Time
+	finished     time.Time // zero while open
+	cause        FinishCause
+	gates        []gateRun // indexed like config.Gates
+	lateSpans    int
+	unknownGates []string
+	changed      bool // spans arrived since the last fail-fast check
+}
+
+func (r *run) open() bool { return r.finished.IsZero() }
+
+func (r *run) elapsed(now time.Time) time.Duration {
+	if !r.open() {
+		return r.finished.Sub(r.started)
+	}
+	return now.Sub(r.started)
+}
+
+func (r *run) status() Status {
+	worst := StatusPassed
+	for i := range r.gates {
+		if severity(r.gates[i].status) > severity(worst) {
+			worst = r.gates[i].status
+		}
+	}
+	return worst
+}
+
+type limits struct {
+	idleTimeout    time.Duration
+	maxRunDuration time.Duration
+	retention      time.Duration
+	maxRuns        int
+}
+
+// runStore holds the runs. Spans are recorded under its lock in batches;
+// verdicts are decided by sweep, off the span path.
+type runStore struct {
+	gates  *config.Gates
+	limits limits
+	now    func() time.Time
+
+	mu       sync.Mutex
+	runs     map[string]*run
+	finished []*run // in the order they finished: retention and eviction take the oldest first
+}
+
+func newRunStore(gates *config.Gates, l limits) *runStore {
+	return &runStore{gates: gates, limits: l, now: time.Now, runs: make(map[string]*run)}
+}
+
+// tally is what one batch did, for self-telemetry.
+type tally struct {
+	opened, evicted                 int64
+	noRun, malformed, refused, late int64
+	unknownGates                    int64
+}
+
+// record aggregates the annotated spans of a batch into their runs.
+func (s *runStore) record(td ptrace.Traces) tally {
+	var t tally
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last *run // spans of a batch mostly share a run
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				attrs := span.Attributes()
+				key, ok := attrs.Get(annotation.Run)
+				if !ok {
+					t.noRun++
+					continue
+				}
+				matched, ok := attrs.Get(annotation.Matched)
+				if key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !ok || matched.Type() != pcommon.ValueTypeSlice {
+					t.malformed++
+					continue
+				}
+				r := last
+				if r == nil || r.key != key.Str() {
+					r = s.runFor(key.Str(), now, &t)
+					if r == nil {
+						t.refused++
+						continue
+					}
+					last = r
+				}
+				if !r.open() {
+					r.lateSpans++
+					t.late++
+					continue
+				}
+				s.recordSpan(r, span, matched.Slice(), &t)
+				r.lastSpan, r.changed = now, true
+			}
+		}
+	}
+	return t
+}
+
+func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t *tally) {
+	duration := time.Duration(int64(span.EndTimestamp()) - int64(span.StartTimestamp()))
+	isError := span.Status().Code() == ptrace.StatusCodeError
+	for _, name := range matched.All() {
+		if g := s.gateOf(r, name, t); g != nil {
+			g.spans++
+			g.durations.add(duration)
+			if isError {
+				g.errorSpans++
+			}
+		}
+	}
+	attrs := span.Attributes()
+	errored := pcommon.NewSlice()
+	if v, ok := attrs.Get(annotation.Errored); ok && v.Type() == pcommon.ValueTypeSlice {
+		errored = v.Slice()
+		for _, name := range errored.All() {
+			if g := s.gateOf(r, name, nil); g != nil {
+				g.evalErrors++
+			}
+		}
+	}
+	v, ok := attrs.Get(annotation.Violated)
+	if !ok || v.Type() != pcommon.ValueTypeSlice {
+		return
+	}
+	for _, name := range v.Slice().All() {
+		g := s.gateOf(r, name, nil)
+		if g == nil {
+			continue
+		}
+		g.violations++
+		if len(g.exemplars) < maxExemplars {
+			i, _ := s.gates.Lookup(name.Str())
+			condition := s.gates.At(i).Assert
+			if contains(errored, name.Str()) {
+				condition = "could not evaluate " + condition
+			}
+			g.exemplars = append(g.exemplars, exemplar{
+				TraceID:   span.TraceID().String(),
+				SpanID:    span.SpanID().String(),
+				Name:      span.Name(),
+				Condition: condition,
+			})
+		}
+	}
+}
+
+// gateOf returns the run's state of the named gate. An unknown name (a
+// sidecar with a newer gates file) is counted, when t is given, and
+// reported with the run.
+func (s *runStore) gateOf(r *run, name pcommon.Value, t *tally) *gateRun {
+	i, ok := s.gates.Lookup(name.Str())
+	if ok {
+		return &r.gates[i]
+	}
+	if t != nil {
+		t.unknownGates++
+		if len(r.unknownGates) < maxUnknownGates && !slices.Contains(r.unknownGates, name.Str()) {
+			r.unknownGates = append(r.unknownGates, name.Str())
+		}
+	}
+	return nil
+}
+
+func contains(names pcommon.Slice, name string) bool {
+	for _, v := range names.All() {
+		if v.Str() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// runFor returns the run of key, opening it if new. Past max_runs the
+// oldest finished run makes room; with none finished, the new run is
+// refused (nil).
+func (s *runStore) runFor(key string, now time.Time, t *tally) *run {
+	if r, ok := s.runs[key]; ok {
+		return r
+	}
+	if len(s.runs) >= s.limits.maxRuns {
+		if len(s.finished) == 0 {
+			return nil
+		}
+		delete(s.runs, s.finished[0].key)
+		s.finished = s.finished[1:]
+		t.evicted++
+	}
+	r := &run{key: key, started: now, lastSpan: now, gates: make([]gateRun, s.gates.Len())}
+	for i := range r.gates {
+		r.gates[i].status = StatusPending
+	}
+	s.runs[key] = r
+	t.opened++
+	return r
+}
+
+// sweep finishes the runs that went idle or reached max_run_duration, fails
+// fast the gates whose fail condition holds for good, and forgets the runs
+// whose retention is over. It returns the finish causes of the runs it
+// finished and how many it forgot.
+func (s *runStore) sweep() (finished []FinishCause, expired int) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runs {
+		if !r.open() {
+			continue
+		}
+		switch {
+		case now.Sub(r.lastSpan) >= s.limits.idleTimeout:
+			s.finish(r, FinishedIdle, now)
+			finished = append(finished, FinishedIdle)
+		case now.Sub(r.started) >= s.limits.maxRunDuration:
+			s.finish(r, FinishedAtMaxDuration, now)
+			finished = append(finished, FinishedAtMaxDuration)
+		case r.changed:
+			r.changed = false
+			for i := range r.gates {
+				r.gates[i].failFast(s.gates.At(i), r.elapsed(now))
+			}
+		}
+	}
+	for len(s.finished) > 0 && now.Sub(s.finished[0].finished) >= s.limits.retention {
+		delete(s.runs, s.finished[0].key)
+		s.finished = s.finished[1:]
+		expired++
+	}
+	return finished, expired
+}
+
+// finish ends a run: every gate still pending gets its final verdict.
+func (s *runStore) finish(r *run, cause FinishCause, now time.Time) {
+	r.finished, r.cause = now, cause
+	for i := range r.gates {
+		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
+	}
+	s.finished = append(s.finished, r)
+}
+
+// finishRun finishes the run of key now, if it is open, and returns its
+// view. A run that never received a span is opened and finished at once, so
+// its gates get their no-data verdicts: no traffic is never a silent pass.
+// ok is false when the run could not be held (max_runs).
+func (s *runStore) finishRun(key string) (view runView, finishedNow bool, t tally, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.runFor(key, now, &t)
+	if r == nil {
+		return runView{}, false, t, false
+	}
+	if r.open() {
+		s.finish(r, FinishedByAPI, now)
+		finishedNow = true
+	}
+	return s.view(r, now, true), finishedNow, t, true
+}
+
+// get returns the view of one run.
+func (s *runStore) get(key string) (runView, bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[key]
+	if !ok {
+		return runView{}, false
+	}
+	return s.view(r, now, true), true
+}
+
+// list returns every run held, newest first, without their gates.
+func (s *runStore) list() []runView {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	views := make([]runView, 0, len(s.runs))
+	for _, r := range s.runs {
+		views = append(views, s.view(r, now, false))
+	}
+	slices.SortFunc(views, func(a, b runView) int { return b.StartedAt.Compare(a.StartedAt) })
+	return views
+}
+
+// openRuns is the number of runs not finished yet.
+func (s *runStore) openRuns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs) - len(s.finished)
+}
