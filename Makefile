@@ -11,7 +11,7 @@ SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path '
 OCB_VERSION          := v0.162.0
 TELEMETRYGEN_VERSION := v0.161.0
 
-.PHONY: build run test vet unit e2e bench tools clean
+.PHONY: build run test vet unit e2e bench tools prometheus clean
 
 build: $(BINARY)
 
@@ -31,16 +31,24 @@ vet:
 unit:
 	$(GO) test -race -count=1 $(shell $(GO) list ./... | grep -v /e2e)
 
-# The end-to-end tests start the built distribution and send it spans with
-# telemetrygen; they fail rather than skip when either is missing.
-e2e: $(BINARY) $(TELEMETRYGEN)
+# The end-to-end tests start the built distribution, send it spans with
+# telemetrygen and have a real Prometheus scrape it; they fail rather than
+# skip when a tool is missing.
+e2e: $(BINARY) $(TELEMETRYGEN) prometheus
 	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
+		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
 		$(GO) test -count=1 -v ./e2e/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/...
 
 tools: $(OCB) $(TELEMETRYGEN)
+
+# Prometheus (server and promtool) from Debian's package.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq prometheus; }
 
 $(OCB):
 	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -74,7 +75,8 @@ type collector struct {
 	cmd         *exec.Cmd
 	output      *syncBuffer
 	otlpGRPC    string
-	metricsURL  string
+	metricsURL  string // the collector's own telemetry
+	apiAddr     string // the releasegate exporter's API and /metrics
 	exited      chan struct{}
 	exitErr     error
 	healthCheck string
@@ -97,10 +99,11 @@ func collectorFiles(t *testing.T, gates string) string {
 func startCollector(t *testing.T, dir, sinkEndpoint string) *collector {
 	t.Helper()
 	c := &collector{output: &syncBuffer{}, exited: make(chan struct{})}
-	grpcPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	grpcPort, healthPort, metricsPort, apiPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	c.otlpGRPC = fmt.Sprintf("127.0.0.1:%d", grpcPort)
 	c.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	c.healthCheck = fmt.Sprintf("http://127.0.0.1:%d/", healthPort)
+	c.apiAddr = fmt.Sprintf("127.0.0.1:%d", apiPort)
 
 	c.cmd = exec.Command(tool(t, "RELEASEGATE_BINARY"), "--config", "collector.yaml")
 	c.cmd.Dir = dir
@@ -108,6 +111,7 @@ func startCollector(t *testing.T, dir, sinkEndpoint string) *collector {
 		"OTLP_GRPC_PORT="+strconv.Itoa(grpcPort),
 		"HEALTH_PORT="+strconv.Itoa(healthPort),
 		"METRICS_PORT="+strconv.Itoa(metricsPort),
+		"API_PORT="+strconv.Itoa(apiPort),
 		"SINK_ENDPOINT="+sinkEndpoint,
 	)
 	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
@@ -256,4 +260,36 @@ func telemetrygen(t *testing.T, endpoint string, args ...string) {
 	args = append([]string{"traces", "--otlp-insecure", "--otlp-endpoint", endpoint, "--rate", "0"}, args...)
 	out, err := exec.CommandContext(ctx, tool(t, "TELEMETRYGEN"), args...).CombinedOutput()
 	require.NoError(t, err, "telemetrygen %v:\n%s", args, out)
+}
+
+// startPrometheus starts a Prometheus server that scrapes target every
+// second and returns its base URL once it is ready.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: releasegate\n    static_configs:\n      - targets: [%q]\n", target)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	output := &syncBuffer{}
+	cmd := exec.Command(tool(t, "PROMETHEUS"),
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = output, output
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", output.String())
+		}
+	})
+	base := "http://" + addr
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get(base + "/-/ready")
+		require.NoError(c, err)
+		resp.Body.Close()
+		assert.Equal(c, http.StatusOK, resp.StatusCode)
+	}, 30*time.Second, 200*time.Millisecond)
+	return base
 }

@@ -154,7 +154,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", "  ") // examples/gate.sh reads the run's status by its indentation
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
 

@@ -1,6 +1,7 @@
 package releasegateexporter
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ const maxUnknownGates = 10
 // run is one run's gates and lifecycle.
 type run struct {
 	key          string
+	seq          uint64 // opening order: newest first is highest first
 	started      time.Time
 	lastSpan     time.Time
 	finished     time.Time // zero while open
@@ -71,6 +73,7 @@ type runStore struct {
 	now    func() time.Time
 
 	mu       sync.Mutex
+	opened   uint64
 	runs     map[string]*run
 	finished []*run // in the order they finished: retention and eviction take the oldest first
 }
@@ -218,7 +221,8 @@ func (s *runStore) runFor(key string, now time.Time, t *tally) *run {
 		s.finished = s.finished[1:]
 		t.evicted++
 	}
-	r := &run{key: key, started: now, lastSpan: now, gates: make([]gateRun, s.gates.Len())}
+	s.opened++
+	r := &run{key: key, seq: s.opened, started: now, lastSpan: now, gates: make([]gateRun, s.gates.Len())}
 	for i := range r.gates {
 		r.gates[i].status = StatusPending
 	}
@@ -306,11 +310,15 @@ func (s *runStore) list() []runView {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	views := make([]runView, 0, len(s.runs))
+	runs := make([]*run, 0, len(s.runs))
 	for _, r := range s.runs {
-		views = append(views, s.view(r, now, false))
+		runs = append(runs, r)
 	}
-	slices.SortFunc(views, func(a, b runView) int { return b.StartedAt.Compare(a.StartedAt) })
+	slices.SortFunc(runs, func(a, b *run) int { return cmp.Compare(b.seq, a.seq) })
+	views := make([]runView, len(runs))
+	for i, r := range runs {
+		views[i] = s.view(r, now, false)
+	}
 	return views
 }
 

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type verdict struct {
+	Run      string `json:"run"`
+	Status   string `json:"status"`
+	Finished bool   `json:"finished"`
+	Gates    []struct {
+		Name      string `json:"name"`
+		Status    string `json:"status"`
+		Spans     int    `json:"spans"`
+		Reason    string `json:"reason"`
+		Exemplars []struct {
+			TraceID string `json:"trace_id"`
+		} `json:"exemplars"`
+	} `json:"gates"`
+}
+
+func (v verdict) gate(name string) (status, reason string, spans int) {
+	for _, g := range v.Gates {
+		if g.Name == name {
+			return g.Status, g.Reason, g.Spans
+		}
+	}
+	return "", "", 0
+}
+
+func getJSON(t require.TestingT, method, u string, out any) int {
+	req, err := http.NewRequest(method, u, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(body, out), string(body))
+	return resp.StatusCode
+}
+
+// One good and one bad run through the built distribution: the CI step
+// (examples/gate.sh) passes the first and fails the second, the verdict API
+// explains both, and a real Prometheus scraping /metrics sees the failure.
+func TestVerdicts(t *testing.T) {
+	sink := newOTLPSink(t)
+	col := startCollector(t, collectorFiles(t, "gates.yaml"), sink.URL)
+	col.waitReady(t)
+	prometheus := startPrometheus(t, col.apiAddr)
+	api := "http://" + col.apiAddr
+
+	telemetrygen(t, col.otlpGRPC, "--traces", "3", "--span-duration", "10ms",
+		"--otlp-attributes", `cicd.pipeline.run.id="e2e-good"`,
+		"--telemetry-attributes", "http.response.status_code=200")
+	telemetrygen(t, col.otlpGRPC, "--traces", "3", "--span-duration", "200ms", "--status-code", "Error",
+		"--otlp-attributes", `cicd.pipeline.run.id="e2e-bad"`,
+		"--telemetry-attributes", "http.response.status_code=503")
+	sink.waitSpans(t, 12)
+
+	// The bad run's no-errors gate fails fast, before the run finishes.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var v verdict
+		require.Equal(c, http.StatusOK, getJSON(c, http.MethodGet, api+"/v1/runs/e2e-bad", &v))
+		assert.False(c, v.Finished)
+		status, _, spans := v.gate("no-errors")
+		assert.Equal(c, 3, spans)
+		assert.Equal(c, "failed", status)
+		assert.Equal(c, "failed", v.Status)
+	}, 10*time.Second, 100*time.Millisecond)
+
+	// The CI step: finish the run, print the verdict, exit non-zero unless
+	// it passed.
+	out, err := gate(t, api, "e2e-good")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "releasegate: run e2e-good is passed")
+	out, err = gate(t, api, "e2e-bad")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "releasegate: run e2e-bad is failed")
+
+	var good, bad verdict
+	getJSON(t, http.MethodGet, api+"/v1/runs/e2e-good", &good)
+	getJSON(t, http.MethodGet, api+"/v1/runs/e2e-bad", &bad)
+	assert.True(t, good.Finished)
+	assert.Equal(t, "passed", good.Status)
+	for _, g := range good.Gates {
+		assert.Equal(t, "passed", g.Status, "%s: %s", g.Name, g.Reason)
+	}
+	status, reason, _ := bad.gate("server-latency")
+	assert.Equal(t, "failed", status)
+	assert.Equal(t, "failed: violations 3 > 0 (3 of 3 spans violated duration < 100ms)", reason)
+	status, reason, _ = bad.gate("server-status")
+	assert.Equal(t, "failed", status)
+	assert.Equal(t, `failed: violations 3 > 0 (3 of 3 spans violated attributes["http.response.status_code"] < 500)`, reason)
+	status, _, _ = bad.gate("client-peer-named")
+	assert.Equal(t, "passed", status)
+	for _, g := range bad.Gates {
+		if g.Status == "failed" {
+			assert.NotEmpty(t, g.Exemplars, g.Name)
+		}
+	}
+
+	// The runs list, newest first.
+	var list struct{ Runs []verdict }
+	getJSON(t, http.MethodGet, api+"/v1/runs", &list)
+	require.Len(t, list.Runs, 2)
+	assert.Equal(t, "e2e-bad", list.Runs[0].Run)
+
+	// Prometheus, through its own query API.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1.0, promQuery(c, prometheus, `releasegate_gate_status{run="e2e-bad",gate="server-latency",status="failed"}`))
+		assert.Equal(c, 1.0, promQuery(c, prometheus, `releasegate_run_status{run="e2e-bad",status="failed"}`))
+		assert.Equal(c, 1.0, promQuery(c, prometheus, `releasegate_run_status{run="e2e-good",status="passed"}`))
+		assert.Equal(c, 3.0, promQuery(c, prometheus, `releasegate_gate_violations_total{run="e2e-bad",gate="server-latency"}`))
+	}, 30*time.Second, 500*time.Millisecond)
+
+	// promtool finds nothing to report on the scrape.
+	resp, err := http.Get(api + "/metrics")
+	require.NoError(t, err)
+	scrape, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	check := exec.Command(tool(t, "PROMTOOL"), "check", "metrics")
+	check.Stdin = bytes.NewReader(scrape)
+	lint, err := check.CombinedOutput()
+	require.NoError(t, err, string(lint))
+	assert.Empty(t, string(lint))
+}
+
+// gate runs examples/gate.sh, the CI step README shows.
+func gate(t *testing.T, api, run string) (string, error) {
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join("..", "examples", "gate.sh"))
+	require.NoError(t, err)
+	cmd := exec.Command("sh", script, run)
+	cmd.Env = append(os.Environ(), "RELEASEGATE_URL="+api, "SETTLE=0")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// promQuery returns the value of a query that selects one series.
+func promQuery(t require.TestingT, base, query string) float64 {
+	var resp struct {
+		Status string
+		Data   struct {
+			Result []struct {
+				Value []any
+			}
+		}
+	}
+	getJSON(t, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(query), &resp)
+	require.Equal(t, "success", resp.Status)
+	require.Len(t, resp.Data.Result, 1, fmt.Sprintf("query %s", query))
+	v, err := strconv.ParseFloat(resp.Data.Result[0].Value[1].(string), 64)
+	require.NoError(t, err)
+	return v
+}
