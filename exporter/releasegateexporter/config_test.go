@@ -11,12 +11,12 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/internal/configtest"
+	"github.com/releasegate/releasegate/internal/comptest"
 )
 
 func loadConfig(t *testing.T, id component.ID) (*Config, error) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	err := configtest.Load(t, filepath.Join("testdata", "config.yaml"), "exporters::"+id.String(), cfg)
+	err := comptest.LoadConfig(t, filepath.Join("testdata", "config.yaml"), "exporters::"+id.String(), cfg)
 	return cfg, err
 }
 

@@ -21,11 +21,10 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/internal/comptest"
 )
 
 // newTestExporter is an exporter whose store runs on a test clock, with its
@@ -246,10 +245,10 @@ func TestSelfTelemetry(t *testing.T) {
 	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond), span{name: "plain"}, span{run: "a", matched: []string{"from-the-future"}})))
 	require.NoError(t, e.consume(ctx, traces(checkout("b", time.Millisecond))))
 	require.NoError(t, e.consume(ctx, traces(checkout("c", time.Millisecond))))
-	assert.Equal(t, int64(2), sum(t, tel, "otelcol_exporter_releasegate_runs_open"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_refused"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_ignored", "reason", "no_run"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_unknown_gates"))
+	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_open"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_refused"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_ignored", "reason", "no_run"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_unknown_gates"))
 
 	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/a/finish")
 	c.advance(time.Minute)
@@ -258,31 +257,10 @@ func TestSelfTelemetry(t *testing.T) {
 		e.recordFinished(ctx, cause)
 	}
 	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond))))
-	assert.Equal(t, int64(0), sum(t, tel, "otelcol_exporter_releasegate_runs_open"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "api"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "idle_timeout"))
-	assert.Equal(t, int64(1), sum(t, tel, "otelcol_exporter_releasegate_spans_late"))
-}
-
-func sum(t *testing.T, tel *componenttest.Telemetry, name string, kv ...string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	s, ok := m.Data.(metricdata.Sum[int64])
-	require.True(t, ok, name)
-	var total int64
-points:
-	for _, dp := range s.DataPoints {
-		for i := 0; i+1 < len(kv); i += 2 {
-			if v, ok := dp.Attributes.Value(attribute.Key(kv[i])); !ok || v.AsString() != kv[i+1] {
-				continue points
-			}
-		}
-		total += dp.Value
-	}
-	return total
+	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_open"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "api"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "idle_timeout"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_late"))
 }
 
 // The component runs its own server and sweeps runs in the background: an

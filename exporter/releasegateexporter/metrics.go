@@ -35,32 +35,57 @@ func (c metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// gateSample is what /metrics shows of one gate in one run.
+type gateSample struct {
+	run, gate, status             string
+	spans, violations, errorSpans float64
+	count                         uint64
+	sum, p50, p90, p95, p99, max  float64 // seconds
+}
+
+// Collect copies the samples under the store's lock and renders them after
+// releasing it, so a scrape holds up the span path as little as it can.
 func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.store
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.runs {
-		current := r.status()
+	runs, gates := c.samples()
+	for run, status := range runs {
 		for _, st := range statuses {
-			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(st == current), r.key, string(st))
-		}
-		elapsed := r.elapsed(now)
-		for i := range r.gates {
-			g, name := &r.gates[i], s.gates.At(i).Name
-			for _, st := range statuses {
-				ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(st == g.status), r.key, name, string(st))
-			}
-			ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, float64(g.spans), r.key, name)
-			ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, float64(g.violations), r.key, name)
-			ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, float64(g.errorSpans), r.key, name)
-			stats := g.stats(elapsed)
-			ch <- prometheus.MustNewConstSummary(gateDurationDesc, uint64(g.durations.count), g.durations.sum/1e9, map[float64]float64{
-				0.5: stats.P50.Seconds(), 0.9: stats.P90.Seconds(), 0.95: stats.P95.Seconds(), 0.99: stats.P99.Seconds(),
-			}, r.key, name)
-			ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, stats.Max.Seconds(), r.key, name)
+			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(string(st) == status), run, string(st))
 		}
 	}
+	for _, g := range gates {
+		for _, st := range statuses {
+			ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(string(st) == g.status), g.run, g.gate, string(st))
+		}
+		ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, g.spans, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, g.violations, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, g.errorSpans, g.run, g.gate)
+		ch <- prometheus.MustNewConstSummary(gateDurationDesc, g.count, g.sum,
+			map[float64]float64{0.5: g.p50, 0.9: g.p90, 0.95: g.p95, 0.99: g.p99}, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, g.max, g.run, g.gate)
+	}
+}
+
+func (c metricsCollector) samples() (map[string]string, []gateSample) {
+	s := c.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runs := make(map[string]string, len(s.runs))
+	gates := make([]gateSample, 0, len(s.runs)*s.gates.Len())
+	for _, r := range s.runs {
+		runs[r.key] = string(r.status())
+		for i := range r.gates {
+			g, d := &r.gates[i], &r.gates[i].durations
+			gates = append(gates, gateSample{
+				run: r.key, gate: s.gates.At(i).Name, status: string(g.status),
+				spans: float64(g.spans), violations: float64(g.violations), errorSpans: float64(g.errorSpans),
+				count: uint64(d.count), sum: d.sum / 1e9,
+				p50: d.quantile(0.5).Seconds(), p90: d.quantile(0.9).Seconds(),
+				p95: d.quantile(0.95).Seconds(), p99: d.quantile(0.99).Seconds(),
+				max: d.max.Seconds(),
+			})
+		}
+	}
+	return runs, gates
 }
 
 func oneIf(b bool) float64 {

@@ -10,13 +10,13 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/internal/configtest"
+	"github.com/releasegate/releasegate/internal/comptest"
 	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
 )
 
 func loadConfig(t *testing.T, id component.ID) (*Config, error) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	err := configtest.Load(t, filepath.Join("testdata", "config.yaml"), "processors::"+id.String(), cfg)
+	err := comptest.LoadConfig(t, filepath.Join("testdata", "config.yaml"), "processors::"+id.String(), cfg)
 	return cfg, err
 }
 

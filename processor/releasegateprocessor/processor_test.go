@@ -13,11 +13,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/internal/comptest"
 	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
 )
 
@@ -151,9 +150,9 @@ func TestSpanWithoutRunKey(t *testing.T) {
 	require.NoError(t, p.ConsumeTraces(t.Context(), td))
 	assert.Equal(t, want, sink.AllTraces()[0])
 
-	assert.Equal(t, int64(1), counter(t, tel, "otelcol_processor_releasegate_spans"))
-	assert.Equal(t, int64(1), counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
-	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_gate_matches"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans"))
+	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
+	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches"))
 }
 
 // Annotations describe one evaluation: a span that comes through a second
@@ -185,40 +184,16 @@ func TestSelfTelemetry(t *testing.T) {
 			testSpan{name: "other", kind: ptrace.SpanKindInternal},
 		)))
 	}
-	assert.Equal(t, int64(8), counter(t, tel, "otelcol_processor_releasegate_spans"))
-	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
-	assert.Equal(t, int64(4), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-latency"))
-	assert.Equal(t, int64(6), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-status"))
-	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-latency"))
-	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-status"))
-	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "checkout-status", "expression", "assert"))
+	assert.Equal(t, int64(8), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans"))
+	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
+	assert.Equal(t, int64(4), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-latency"))
+	assert.Equal(t, int64(6), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-status"))
+	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-latency"))
+	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-status"))
+	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "checkout-status", "expression", "assert"))
 	// "retries" is a string on one span: broken-match fails to evaluate there.
-	assert.Equal(t, int64(2), counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "broken-match", "expression", "match"))
-	assert.Equal(t, int64(0), counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "broken-match"))
-}
-
-// counter sums the points of a counter whose attributes include the given
-// key/value pairs.
-func counter(t *testing.T, tel *componenttest.Telemetry, name string, kv ...string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	require.True(t, ok, "%s is a counter", name)
-	var total int64
-points:
-	for _, dp := range sum.DataPoints {
-		for i := 0; i+1 < len(kv); i += 2 {
-			v, ok := dp.Attributes.Value(attribute.Key(kv[i]))
-			if !ok || v.AsString() != kv[i+1] {
-				continue points
-			}
-		}
-		total += dp.Value
-	}
-	return total
+	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "broken-match", "expression", "match"))
+	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "broken-match"))
 }
 
 func TestLifecycle(t *testing.T) {

@@ -34,27 +34,27 @@ type Telemetry struct {
 func NewTelemetry(settings component.TelemetrySettings) (*Telemetry, error) {
 	meter := settings.MeterProvider.Meter(ScopeName)
 	var t Telemetry
-	var err, errs error
+	var errs error
+	counter := func(name, description, unit string) metric.Int64Counter {
+		c, err := meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit(unit))
+		errs = errors.Join(errs, err)
+		return c
+	}
+	var err error
 	t.RunsOpen, err = meter.Int64UpDownCounter("otelcol_exporter_releasegate_runs_open",
 		metric.WithDescription("Runs open now."), metric.WithUnit("{run}"))
 	errs = errors.Join(errs, err)
-	t.RunsFinished, err = meter.Int64Counter("otelcol_exporter_releasegate_runs_finished",
-		metric.WithDescription("Runs finished, by cause (api, idle_timeout, max_run_duration)."), metric.WithUnit("{run}"))
-	errs = errors.Join(errs, err)
-	t.SpansRefused, err = meter.Int64Counter("otelcol_exporter_releasegate_spans_refused",
-		metric.WithDescription("Spans of new runs refused because max_runs runs were held and none had finished."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.RunsEvicted, err = meter.Int64Counter("otelcol_exporter_releasegate_runs_evicted",
-		metric.WithDescription("Finished runs removed before their retention ended, to stay within max_runs."), metric.WithUnit("{run}"))
-	errs = errors.Join(errs, err)
-	t.SpansLate, err = meter.Int64Counter("otelcol_exporter_releasegate_spans_late",
-		metric.WithDescription("Spans that arrived after their run had finished; they do not change its verdict."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.SpansIgnored, err = meter.Int64Counter("otelcol_exporter_releasegate_spans_ignored",
-		metric.WithDescription("Spans without usable releasegate annotations, by reason (no_run, malformed)."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.UnknownGates, err = meter.Int64Counter("otelcol_exporter_releasegate_unknown_gates",
-		metric.WithDescription("Gate names in span annotations that the gates document does not have."), metric.WithUnit("{gate}"))
-	errs = errors.Join(errs, err)
+	t.RunsFinished = counter("otelcol_exporter_releasegate_runs_finished",
+		"Runs finished, by cause (api, idle_timeout, max_run_duration).", "{run}")
+	t.SpansRefused = counter("otelcol_exporter_releasegate_spans_refused",
+		"Spans of new runs refused because max_runs runs were held and none had finished.", "{span}")
+	t.RunsEvicted = counter("otelcol_exporter_releasegate_runs_evicted",
+		"Finished runs removed before their retention ended, to stay within max_runs.", "{run}")
+	t.SpansLate = counter("otelcol_exporter_releasegate_spans_late",
+		"Spans that arrived after their run had finished; they do not change its verdict.", "{span}")
+	t.SpansIgnored = counter("otelcol_exporter_releasegate_spans_ignored",
+		"Spans without usable releasegate annotations, by reason (no_run, malformed).", "{span}")
+	t.UnknownGates = counter("otelcol_exporter_releasegate_unknown_gates",
+		"Gate names in span annotations that the gates document does not have.", "{gate}")
 	return &t, errs
 }

@@ -26,21 +26,21 @@ type Telemetry struct {
 func NewTelemetry(settings component.TelemetrySettings) (*Telemetry, error) {
 	meter := settings.MeterProvider.Meter(ScopeName)
 	var t Telemetry
-	var err, errs error
-	t.Spans, err = meter.Int64Counter("otelcol_processor_releasegate_spans",
-		metric.WithDescription("Spans the releasegate processor saw."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.SpansWithoutRun, err = meter.Int64Counter("otelcol_processor_releasegate_spans_without_run",
-		metric.WithDescription("Spans that matched a gate but had no run key; they pass on without annotations."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.GateMatches, err = meter.Int64Counter("otelcol_processor_releasegate_gate_matches",
-		metric.WithDescription("Spans annotated as matched, per gate."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.GateViolations, err = meter.Int64Counter("otelcol_processor_releasegate_gate_violations",
-		metric.WithDescription("Matched spans whose assert did not hold, per gate (errors included)."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
-	t.GateErrors, err = meter.Int64Counter("otelcol_processor_releasegate_gate_errors",
-		metric.WithDescription("Gate expressions that failed to evaluate on a span, per gate and expression (match counts as no match, assert as a violation)."), metric.WithUnit("{span}"))
-	errs = errors.Join(errs, err)
+	var errs error
+	counter := func(name, description, unit string) metric.Int64Counter {
+		c, err := meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit(unit))
+		errs = errors.Join(errs, err)
+		return c
+	}
+	t.Spans = counter("otelcol_processor_releasegate_spans",
+		"Spans the releasegate processor saw.", "{span}")
+	t.SpansWithoutRun = counter("otelcol_processor_releasegate_spans_without_run",
+		"Spans that matched a gate but had no run key; they pass on without annotations.", "{span}")
+	t.GateMatches = counter("otelcol_processor_releasegate_gate_matches",
+		"Spans annotated as matched, per gate.", "{span}")
+	t.GateViolations = counter("otelcol_processor_releasegate_gate_violations",
+		"Matched spans whose assert did not hold, per gate (errors included).", "{span}")
+	t.GateErrors = counter("otelcol_processor_releasegate_gate_errors",
+		"Gate expressions that failed to evaluate on a span, per gate and expression (match counts as no match, assert as a violation).", "{span}")
 	return &t, errs
 }
