@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -65,7 +66,7 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) runView {
 		StartedAt:    r.started.UTC(),
 		LastSpanAt:   r.lastSpan.UTC(),
 		LateSpans:    r.lateSpans,
-		UnknownGates: r.unknownGates,
+		UnknownGates: slices.Clone(r.unknownGates),
 	}
 	if !r.open() {
 		finished := r.finished.UTC()

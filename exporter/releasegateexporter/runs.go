@@ -145,10 +145,10 @@ func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t
 		}
 	}
 	attrs := span.Attributes()
-	errored := pcommon.NewSlice()
-	if v, ok := attrs.Get(annotation.Errored); ok && v.Type() == pcommon.ValueTypeSlice {
-		errored = v.Slice()
-		for _, name := range errored.All() {
+	errored, hasErrored := attrs.Get(annotation.Errored)
+	hasErrored = hasErrored && errored.Type() == pcommon.ValueTypeSlice
+	if hasErrored {
+		for _, name := range errored.Slice().All() {
 			if g := s.gateOf(r, name, nil); g != nil {
 				g.evalErrors++
 			}
@@ -167,7 +167,7 @@ func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t
 		if len(g.exemplars) < maxExemplars {
 			i, _ := s.gates.Lookup(name.Str())
 			condition := s.gates.At(i).Assert
-			if contains(errored, name.Str()) {
+			if hasErrored && contains(errored.Slice(), name.Str()) {
 				condition = "could not evaluate " + condition
 			}
 			g.exemplars = append(g.exemplars, exemplar{
@@ -320,11 +320,4 @@ func (s *runStore) list() []runView {
 		views[i] = s.view(r, now, false)
 	}
 	return views
-}
-
-// openRuns is the number of runs not finished yet.
-func (s *runStore) openRuns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.runs) - len(s.finished)
 }

@@ -42,7 +42,7 @@ func testLimits() limits {
 	return limits{idleTimeout: 30 * time.Second, maxRunDuration: time.Hour, retention: time.Hour, maxRuns: 100}
 }
 
-func newTestStore(t *testing.T, gates string, l limits) (*runStore, *clock) {
+func newTestStore(t testing.TB, gates string, l limits) (*runStore, *clock) {
 	t.Helper()
 	doc, err := config.Parse([]byte(gates))
 	require.NoError(t, err)

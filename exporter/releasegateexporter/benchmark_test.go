@@ -1,0 +1,44 @@
+package releasegateexporter
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkRecord reports the exporter's bookkeeping per span: 100 open
+// runs × 20 gates, each span matching 2 gates, one in ten violating one.
+func BenchmarkRecord(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString("gates:\n")
+	for i := range 20 {
+		fmt.Fprintf(&doc, "  - {name: gate-%d, match: 'true', assert: 'duration < duration(\"100ms\")', fail: 'p95 > duration(\"250ms\")'}\n", i)
+	}
+	s, _ := newTestStore(b, doc.String(), limits{idleTimeout: time.Hour, maxRunDuration: time.Hour, retention: time.Hour, maxRuns: 1000})
+	const batch = 1000
+	var spans []span
+	for i := range batch {
+		sp := span{
+			run:      fmt.Sprint("run-", i%100),
+			name:     "GET /",
+			duration: time.Duration(i%150) * time.Millisecond,
+			matched:  []string{fmt.Sprint("gate-", i%20), fmt.Sprint("gate-", (i+1)%20)},
+		}
+		if i%10 == 0 {
+			sp.violated = sp.matched[:1]
+		}
+		spans = append(spans, sp)
+	}
+	td := traces(spans...)
+	s.record(td) // open the runs
+	require.Equal(b, 100, len(s.runs))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.record(td)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/span")
+}
