@@ -6,59 +6,15 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
-
-// runView is a run as the API shows it.
-type runView struct {
-	Run          string      `json:"run"`
-	Status       Status      `json:"status"`
-	Finished     bool        `json:"finished"`
-	FinishCause  FinishCause `json:"finish_cause,omitempty"`
-	StartedAt    time.Time   `json:"started_at"`
-	LastSpanAt   time.Time   `json:"last_span_at"`
-	FinishedAt   *time.Time  `json:"finished_at,omitempty"`
-	LateSpans    int         `json:"late_spans"`
-	UnknownGates []string    `json:"unknown_gates,omitempty"`
-	Gates        []gateView  `json:"gates,omitempty"`
-}
-
-type gateView struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-	Status      Status `json:"status"`
-	Spans       int    `json:"spans"`
-	Violations  int    `json:"violations"`
-	// Errors counts matched spans with status error; EvalErrors, spans whose
-	// assert could not be evaluated.
-	Errors     int        `json:"errors"`
-	EvalErrors int        `json:"eval_errors"`
-	Observed   observed   `json:"observed"`
-	Assert     string     `json:"assert,omitempty"`
-	Condition  string     `json:"condition"`
-	Warn       string     `json:"warn,omitempty"`
-	MinSpans   int        `json:"min_spans"`
-	Reason     string     `json:"reason"`
-	Exemplars  []exemplar `json:"exemplars"`
-}
-
-type observed struct {
-	P50Ms          float64 `json:"p50_ms"`
-	P90Ms          float64 `json:"p90_ms"`
-	P95Ms          float64 `json:"p95_ms"`
-	P99Ms          float64 `json:"p99_ms"`
-	MinMs          float64 `json:"min_ms"`
-	MaxMs          float64 `json:"max_ms"`
-	MeanMs         float64 `json:"mean_ms"`
-	ViolationRatio float64 `json:"violation_ratio"`
-	ErrorRatio     float64 `json:"error_ratio"`
-	ElapsedMs      float64 `json:"elapsed_ms"`
-}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // view renders a run; the caller holds the store's lock.
-func (s *runStore) view(r *run, now time.Time, withGates bool) runView {
-	v := runView{
+func (s *runStore) view(r *run, now time.Time, withGates bool) verdict.Run {
+	v := verdict.Run{
 		Run:          r.key,
 		Status:       r.status(),
 		Finished:     !r.open(),
@@ -80,10 +36,10 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) runView {
 		g, gate := &r.gates[i], s.gates.At(i)
 		stats := g.stats(elapsed)
 		reason := g.reason
-		if g.status == StatusPending {
+		if g.status == verdict.Pending {
 			reason = pendingReason(gate, g)
 		}
-		v.Gates = append(v.Gates, gateView{
+		v.Gates = append(v.Gates, verdict.Gate{
 			Name:        gate.Name,
 			Description: gate.Description,
 			Status:      g.status,
@@ -91,7 +47,7 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) runView {
 			Violations:  g.violations,
 			Errors:      g.errorSpans,
 			EvalErrors:  g.evalErrors,
-			Observed: observed{
+			Observed: verdict.Observed{
 				P50Ms: ms(stats.P50), P90Ms: ms(stats.P90), P95Ms: ms(stats.P95), P99Ms: ms(stats.P99),
 				MinMs: ms(stats.Min), MaxMs: ms(stats.Max), MeanMs: ms(stats.Mean),
 				ViolationRatio: stats.ViolationRatio, ErrorRatio: stats.ErrorRatio,
@@ -102,7 +58,7 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) runView {
 			Warn:      gate.Warn,
 			MinSpans:  gate.MinSpans,
 			Reason:    reason,
-			Exemplars: append([]exemplar{}, g.exemplars...),
+			Exemplars: append([]verdict.Exemplar{}, g.exemplars...),
 		})
 	}
 	return v

@@ -17,6 +17,7 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // minSweepPause spaces the sweeps that spans trigger, so that a busy
@@ -132,16 +133,16 @@ func (e *releasegateExporter) sweepLoop() {
 }
 
 // finish finishes a run on a CI job's request.
-func (e *releasegateExporter) finish(ctx context.Context, key string) (runView, bool) {
+func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.Run, bool) {
 	view, finishedNow, t, ok := e.store.finishRun(key)
 	e.recordTally(ctx, t)
 	if finishedNow {
-		e.recordFinished(ctx, FinishedByAPI)
+		e.recordFinished(ctx, verdict.FinishedByAPI)
 	}
 	return view, ok
 }
 
-func (e *releasegateExporter) recordFinished(ctx context.Context, cause FinishCause) {
+func (e *releasegateExporter) recordFinished(ctx context.Context, cause verdict.FinishCause) {
 	e.telemetry.RunsOpen.Add(ctx, -1)
 	e.telemetry.RunsFinished.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", string(cause))))
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 	"github.com/releasegate/releasegate/internal/comptest"
 )
 
@@ -60,12 +61,12 @@ func call(t *testing.T, method, url string) (int, http.Header, []byte) {
 	return resp.StatusCode, resp.Header, body
 }
 
-func getRun(t *testing.T, method, url string) runView {
+func getRun(t *testing.T, method, url string) verdict.Run {
 	t.Helper()
 	status, header, body := call(t, method, url)
 	require.Equal(t, http.StatusOK, status, string(body))
 	assert.Equal(t, "application/json", header.Get("Content-Type"))
-	var v runView
+	var v verdict.Run
 	require.NoError(t, json.Unmarshal(body, &v))
 	return v
 }
@@ -80,12 +81,12 @@ func TestAPI(t *testing.T) {
 	// Recent runs, newest first, with their status.
 	status, _, body := call(t, http.MethodGet, server.URL+"/v1/runs")
 	require.Equal(t, http.StatusOK, status)
-	var list struct{ Runs []runView }
+	var list struct{ Runs []verdict.Run }
 	require.NoError(t, json.Unmarshal(body, &list))
 	require.Len(t, list.Runs, 2)
 	assert.Equal(t, "r-bad", list.Runs[0].Run)
 	assert.Equal(t, "r-good", list.Runs[1].Run)
-	assert.Equal(t, StatusPending, list.Runs[0].Status)
+	assert.Equal(t, verdict.Pending, list.Runs[0].Status)
 
 	v := getRun(t, http.MethodGet, server.URL+"/v1/runs/r-good")
 	assert.Equal(t, "r-good", v.Run)
@@ -95,10 +96,10 @@ func TestAPI(t *testing.T) {
 	// Finishing returns the verdict.
 	v = getRun(t, http.MethodPost, server.URL+"/v1/runs/r-bad/finish")
 	assert.True(t, v.Finished)
-	assert.Equal(t, FinishedByAPI, v.FinishCause)
-	assert.Equal(t, StatusFailed, v.Status)
+	assert.Equal(t, verdict.FinishedByAPI, v.FinishCause)
+	assert.Equal(t, verdict.Failed, v.Status)
 	latency := gate(t, v, "checkout-latency")
-	assert.Equal(t, StatusFailed, latency.Status)
+	assert.Equal(t, verdict.Failed, latency.Status)
 	assert.Equal(t, "failed: p95 500ms > 250ms (1 of 1 spans violated duration < 300ms)", latency.Reason)
 	assert.InDelta(t, 500.0, latency.Observed.P95Ms, 0.001)
 	require.Len(t, latency.Exemplars, 1)
@@ -193,12 +194,12 @@ func TestMetrics(t *testing.T) {
 		}
 		return 0, false
 	}
-	for _, st := range statuses {
+	for _, st := range verdict.Statuses {
 		v, ok := value("releasegate_gate_status", map[string]string{"run": "r-bad", "gate": "checkout-latency", "status": string(st)})
 		require.True(t, ok, st)
-		assert.Equal(t, oneIf(st == StatusFailed), v, st)
+		assert.Equal(t, oneIf(st == verdict.Failed), v, st)
 		v, _ = value("releasegate_gate_status", map[string]string{"run": "r-open", "gate": "checkout-latency", "status": string(st)})
-		assert.Equal(t, oneIf(st == StatusPending), v, st)
+		assert.Equal(t, oneIf(st == verdict.Pending), v, st)
 	}
 	v, _ := value("releasegate_run_status", map[string]string{"run": "r-bad", "status": "failed"})
 	assert.Equal(t, 1.0, v)
@@ -288,8 +289,8 @@ func TestComponent(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		v := getRun(t, http.MethodGet, base+"/v1/runs/r")
 		assert.True(c, v.Finished)
-		assert.Equal(c, FinishedIdle, v.FinishCause)
-		assert.Equal(c, StatusFailed, v.Status)
+		assert.Equal(c, verdict.FinishedIdle, v.FinishCause)
+		assert.Equal(c, verdict.Failed, v.Status)
 	}, 5*time.Second, 50*time.Millisecond)
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 var (
@@ -48,12 +50,12 @@ type gateSample struct {
 func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	runs, gates := c.samples()
 	for run, status := range runs {
-		for _, st := range statuses {
+		for _, st := range verdict.Statuses {
 			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(string(st) == status), run, string(st))
 		}
 	}
 	for _, g := range gates {
-		for _, st := range statuses {
+		for _, st := range verdict.Statuses {
 			ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(string(st) == g.status), g.run, g.gate, string(st))
 		}
 		ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, g.spans, g.run, g.gate)

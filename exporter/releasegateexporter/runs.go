@@ -11,15 +11,7 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
-)
-
-// FinishCause says why a run finished.
-type FinishCause string
-
-const (
-	FinishedByAPI         FinishCause = "api"
-	FinishedIdle          FinishCause = "idle_timeout"
-	FinishedAtMaxDuration FinishCause = "max_run_duration"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // maxUnknownGates bounds the unknown gate names a run reports.
@@ -32,7 +24,7 @@ type run struct {
 	started      time.Time
 	lastSpan     time.Time
 	finished     time.Time // zero while open
-	cause        FinishCause
+	cause        verdict.FinishCause
 	gates        []gateRun // indexed like config.Gates
 	lateSpans    int
 	unknownGates []string
@@ -48,10 +40,10 @@ func (r *run) elapsed(now time.Time) time.Duration {
 	return now.Sub(r.started)
 }
 
-func (r *run) status() Status {
-	worst := StatusPassed
+func (r *run) status() verdict.Status {
+	worst := verdict.Passed
 	for i := range r.gates {
-		if severity(r.gates[i].status) > severity(worst) {
+		if verdict.Severity(r.gates[i].status) > verdict.Severity(worst) {
 			worst = r.gates[i].status
 		}
 	}
@@ -170,7 +162,7 @@ func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t
 			if hasErrored && contains(errored.Slice(), name.Str()) {
 				condition = "could not evaluate " + condition
 			}
-			g.exemplars = append(g.exemplars, exemplar{
+			g.exemplars = append(g.exemplars, verdict.Exemplar{
 				TraceID:   span.TraceID().String(),
 				SpanID:    span.SpanID().String(),
 				Name:      span.Name(),
@@ -224,7 +216,7 @@ func (s *runStore) runFor(key string, now time.Time, t *tally) *run {
 	s.opened++
 	r := &run{key: key, seq: s.opened, started: now, lastSpan: now, gates: make([]gateRun, s.gates.Len())}
 	for i := range r.gates {
-		r.gates[i].status = StatusPending
+		r.gates[i].status = verdict.Pending
 	}
 	s.runs[key] = r
 	t.opened++
@@ -235,7 +227,7 @@ func (s *runStore) runFor(key string, now time.Time, t *tally) *run {
 // fast the gates whose fail condition holds for good, and forgets the runs
 // whose retention is over. It returns the finish causes of the runs it
 // finished and how many it forgot.
-func (s *runStore) sweep() (finished []FinishCause, expired int) {
+func (s *runStore) sweep() (finished []verdict.FinishCause, expired int) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,11 +237,11 @@ func (s *runStore) sweep() (finished []FinishCause, expired int) {
 		}
 		switch {
 		case now.Sub(r.lastSpan) >= s.limits.idleTimeout:
-			s.finish(r, FinishedIdle, now)
-			finished = append(finished, FinishedIdle)
+			s.finish(r, verdict.FinishedIdle, now)
+			finished = append(finished, verdict.FinishedIdle)
 		case now.Sub(r.started) >= s.limits.maxRunDuration:
-			s.finish(r, FinishedAtMaxDuration, now)
-			finished = append(finished, FinishedAtMaxDuration)
+			s.finish(r, verdict.FinishedAtMaxDuration, now)
+			finished = append(finished, verdict.FinishedAtMaxDuration)
 		case r.changed:
 			r.changed = false
 			for i := range r.gates {
@@ -266,7 +258,7 @@ func (s *runStore) sweep() (finished []FinishCause, expired int) {
 }
 
 // finish ends a run: every gate still pending gets its final verdict.
-func (s *runStore) finish(r *run, cause FinishCause, now time.Time) {
+func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
 	r.finished, r.cause = now, cause
 	for i := range r.gates {
 		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
@@ -278,35 +270,35 @@ func (s *runStore) finish(r *run, cause FinishCause, now time.Time) {
 // view. A run that never received a span is opened and finished at once, so
 // its gates get their no-data verdicts: no traffic is never a silent pass.
 // ok is false when the run could not be held (max_runs).
-func (s *runStore) finishRun(key string) (view runView, finishedNow bool, t tally, ok bool) {
+func (s *runStore) finishRun(key string) (view verdict.Run, finishedNow bool, t tally, ok bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.runFor(key, now, &t)
 	if r == nil {
-		return runView{}, false, t, false
+		return verdict.Run{}, false, t, false
 	}
 	if r.open() {
-		s.finish(r, FinishedByAPI, now)
+		s.finish(r, verdict.FinishedByAPI, now)
 		finishedNow = true
 	}
 	return s.view(r, now, true), finishedNow, t, true
 }
 
 // get returns the view of one run.
-func (s *runStore) get(key string) (runView, bool) {
+func (s *runStore) get(key string) (verdict.Run, bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.runs[key]
 	if !ok {
-		return runView{}, false
+		return verdict.Run{}, false
 	}
 	return s.view(r, now, true), true
 }
 
 // list returns every run held, newest first, without their gates.
-func (s *runStore) list() []runView {
+func (s *runStore) list() []verdict.Run {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -315,7 +307,7 @@ func (s *runStore) list() []runView {
 		runs = append(runs, r)
 	}
 	slices.SortFunc(runs, func(a, b *run) int { return cmp.Compare(b.seq, a.seq) })
-	views := make([]runView, len(runs))
+	views := make([]verdict.Run, len(runs))
 	for i, r := range runs {
 		views[i] = s.view(r, now, false)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 const testGates = `
@@ -110,7 +111,7 @@ func checkout(run string, d time.Duration) span {
 	return s
 }
 
-func gate(t *testing.T, v runView, name string) gateView {
+func gate(t *testing.T, v verdict.Run, name string) verdict.Gate {
 	t.Helper()
 	for _, g := range v.Gates {
 		if g.Name == name {
@@ -118,7 +119,7 @@ func gate(t *testing.T, v runView, name string) gateView {
 		}
 	}
 	t.Fatalf("no gate %s in %+v", name, v)
-	return gateView{}
+	return verdict.Gate{}
 }
 
 func TestRunLifecycleAndVerdicts(t *testing.T) {
@@ -133,9 +134,9 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 	assert.Equal(t, int64(1), tally.opened)
 	v, ok := s.get("r-1")
 	require.True(t, ok)
-	assert.Equal(t, StatusPending, v.Status)
+	assert.Equal(t, verdict.Pending, v.Status)
 	assert.False(t, v.Finished)
-	assert.Equal(t, StatusPending, gate(t, v, "checkout-latency").Status)
+	assert.Equal(t, verdict.Pending, gate(t, v, "checkout-latency").Status)
 	assert.Equal(t, "pending: 0 of 20 spans violated duration < 300ms so far", gate(t, v, "checkout-latency").Reason)
 
 	c.advance(5 * time.Second)
@@ -143,11 +144,11 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, finishedNow)
 	assert.True(t, v.Finished)
-	assert.Equal(t, FinishedByAPI, v.FinishCause)
+	assert.Equal(t, verdict.FinishedByAPI, v.FinishCause)
 	require.NotNil(t, v.FinishedAt)
 
 	latency := gate(t, v, "checkout-latency")
-	assert.Equal(t, StatusPassed, latency.Status)
+	assert.Equal(t, verdict.Passed, latency.Status)
 	assert.Equal(t, "passed: 0 of 20 spans violated duration < 300ms", latency.Reason)
 	assert.Equal(t, 20, latency.Spans)
 	assert.InDelta(t, 119.0, latency.Observed.MaxMs, 0.001)
@@ -156,22 +157,22 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 	assert.InDelta(t, 5000.0, latency.Observed.ElapsedMs, 0.001)
 	assert.Equal(t, `p95 > duration("250ms")`, latency.Condition)
 
-	assert.Equal(t, StatusPassed, gate(t, v, "no-errors").Status)
-	assert.Equal(t, StatusPassed, gate(t, v, "ratio").Status)
+	assert.Equal(t, verdict.Passed, gate(t, v, "no-errors").Status)
+	assert.Equal(t, verdict.Passed, gate(t, v, "ratio").Status)
 	assert.Equal(t, "passed: 20 spans matched", gate(t, v, "ratio").Reason)
 
 	// A gate the run never matched still gets a verdict: no data.
 	never := gate(t, v, "never-matched")
-	assert.Equal(t, StatusInconclusive, never.Status)
+	assert.Equal(t, verdict.Inconclusive, never.Status)
 	assert.Equal(t, "inconclusive: no spans matched", never.Reason)
-	assert.Equal(t, StatusInconclusive, v.Status, "a run's status is its worst gate's")
+	assert.Equal(t, verdict.Inconclusive, v.Status, "a run's status is its worst gate's")
 
 	// A final verdict never changes: later spans are late.
 	tally = s.record(traces(checkout("r-1", time.Second)))
 	assert.Equal(t, int64(1), tally.late)
 	v, _ = s.get("r-1")
 	assert.Equal(t, 1, v.LateSpans)
-	assert.Equal(t, StatusPassed, gate(t, v, "checkout-latency").Status)
+	assert.Equal(t, verdict.Passed, gate(t, v, "checkout-latency").Status)
 	assert.Equal(t, 20, gate(t, v, "checkout-latency").Spans)
 
 	// Finishing again changes nothing.
@@ -191,7 +192,7 @@ func TestFailedVerdictExplainsItself(t *testing.T) {
 	s.record(traces(spans...))
 	v, _, _, _ := s.finishRun("r-42")
 	latency := gate(t, v, "checkout-latency")
-	assert.Equal(t, StatusFailed, latency.Status)
+	assert.Equal(t, verdict.Failed, latency.Status)
 	assert.Equal(t, "failed: p95 312ms > 250ms (8 of 118 spans violated duration < 300ms)", latency.Reason)
 }
 
@@ -200,70 +201,70 @@ func TestVerdictStates(t *testing.T) {
 		name   string
 		gates  string
 		spans  []span
-		status Status
+		status verdict.Status
 		reason string
 	}{
 		{
 			name:   "failed",
 			gates:  "gates: [{name: g, match: 'true', assert: 'duration < duration(\"300ms\")', fail: 'p95 > duration(\"250ms\")'}]",
 			spans:  repeat(10, span{run: "r", duration: 400 * time.Millisecond, matched: []string{"g"}, violated: []string{"g"}}),
-			status: StatusFailed,
+			status: verdict.Failed,
 			reason: "failed: p95 400ms > 250ms (10 of 10 spans violated duration < 300ms)",
 		},
 		{
 			name:   "warning",
 			gates:  "gates: [{name: g, match: 'true', fail: 'p95 > duration(\"250ms\")', warn: 'p95 > duration(\"200ms\")'}]",
 			spans:  repeat(10, span{run: "r", duration: 220 * time.Millisecond, matched: []string{"g"}}),
-			status: StatusWarning,
+			status: verdict.Warning,
 			reason: "warning: p95 220ms > 200ms (10 spans matched)",
 		},
 		{
 			name:   "condition without comparisons shows itself",
 			gates:  "gates: [{name: g, match: 'true', fail: 'spans in [3, 4]'}]",
 			spans:  repeat(3, span{run: "r", matched: []string{"g"}}),
-			status: StatusFailed,
+			status: verdict.Failed,
 			reason: "failed: spans in [3, 4] (3 spans matched)",
 		},
 		{
 			name:   "ratio",
 			gates:  "gates: [{name: g, match: 'true', assert: 'status != \"error\"', fail: 'violation_ratio > 0.01'}]",
 			spans:  append(repeat(29, span{run: "r", matched: []string{"g"}}), span{run: "r", matched: []string{"g"}, violated: []string{"g"}}),
-			status: StatusFailed,
+			status: verdict.Failed,
 			reason: `failed: violation_ratio 3.333% > 1% (1 of 30 spans violated status != "error")`,
 		},
 		{
 			name:   "min_spans not reached",
 			gates:  "gates: [{name: g, match: 'true', min_spans: 20}]",
 			spans:  repeat(3, span{run: "r", matched: []string{"g"}}),
-			status: StatusInconclusive,
+			status: verdict.Inconclusive,
 			reason: "inconclusive: 3 spans matched, fewer than min_spans 20",
 		},
 		{
 			name:   "no data fails",
 			gates:  "gates: [{name: g, match: 'true', on_no_data: fail}, {name: h, match: 'true'}]",
 			spans:  []span{{run: "r", matched: []string{"h"}}},
-			status: StatusFailed,
+			status: verdict.Failed,
 			reason: "failed: no spans matched (on_no_data: fail)",
 		},
 		{
 			name:   "no data passes",
 			gates:  "gates: [{name: g, match: 'true', on_no_data: pass}, {name: h, match: 'true'}]",
 			spans:  []span{{run: "r", matched: []string{"h"}}},
-			status: StatusPassed,
+			status: verdict.Passed,
 			reason: "passed: no spans matched (on_no_data: pass)",
 		},
 		{
 			name:   "min_spans 0 judges an empty run",
 			gates:  "gates: [{name: g, match: 'true', min_spans: 0}, {name: h, match: 'true'}]",
 			spans:  []span{{run: "r", matched: []string{"h"}}},
-			status: StatusPassed,
+			status: verdict.Passed,
 			reason: "passed: 0 spans matched",
 		},
 		{
 			name:   "error",
 			gates:  "gates: [{name: g, match: 'true', fail: 'spans % violations == 1'}]",
 			spans:  []span{{run: "r", matched: []string{"g"}}},
-			status: StatusError,
+			status: verdict.Error,
 			reason: "error: fail condition spans % violations == 1 could not be evaluated: runtime error: integer divide by zero",
 		},
 		{
@@ -273,7 +274,7 @@ func TestVerdictStates(t *testing.T) {
 				{run: "r", matched: []string{"g"}, violated: []string{"g"}, errored: []string{"g"}},
 				{run: "r", matched: []string{"g"}},
 			},
-			status: StatusFailed,
+			status: verdict.Failed,
 			reason: `failed: violations 1 > 0 (1 of 2 spans violated attributes["code"] < 500, 1 could not be evaluated)`,
 		},
 	}
@@ -304,7 +305,7 @@ func TestFailFast(t *testing.T) {
 	v, _ := s.get("r")
 	assert.False(t, v.Finished)
 	// checkout-latency fails on p95, which can still fall: it waits.
-	assert.Equal(t, StatusPending, gate(t, v, "checkout-latency").Status)
+	assert.Equal(t, verdict.Pending, gate(t, v, "checkout-latency").Status)
 
 	// The default `violations > 0` can never become false again: the gate
 	// fails at once, while the run is open.
@@ -313,20 +314,20 @@ func TestFailFast(t *testing.T) {
 	v, _ = s.get("r")
 	assert.False(t, v.Finished)
 	noErrors := gate(t, v, "no-errors")
-	assert.Equal(t, StatusFailed, noErrors.Status)
+	assert.Equal(t, verdict.Failed, noErrors.Status)
 	assert.Equal(t, `failed: violations 1 > 0 (1 of 3 spans violated status != "error")`, noErrors.Reason)
-	assert.Equal(t, StatusFailed, v.Status)
+	assert.Equal(t, verdict.Failed, v.Status)
 	require.Len(t, noErrors.Exemplars, 1)
-	assert.Equal(t, exemplar{TraceID: "00000000000000000000000000000001", SpanID: "0000000000000001", Name: "GET /", Condition: `status != "error"`}, noErrors.Exemplars[0])
+	assert.Equal(t, verdict.Exemplar{TraceID: "00000000000000000000000000000001", SpanID: "0000000000000001", Name: "GET /", Condition: `status != "error"`}, noErrors.Exemplars[0])
 
 	// ratio fails on `violations > 2 || error_ratio > 0.5`: the first term
 	// alone is monotone, the second is not, so the gate waits for the run.
-	assert.Equal(t, StatusPending, gate(t, v, "ratio").Status)
+	assert.Equal(t, verdict.Pending, gate(t, v, "ratio").Status)
 
 	// The failed verdict stands whatever comes next.
 	s.record(traces(repeat(50, span{run: "r", name: "GET /", matched: []string{"no-errors"}})...))
 	v, _, _, _ = s.finishRun("r")
-	assert.Equal(t, StatusFailed, gate(t, v, "no-errors").Status)
+	assert.Equal(t, verdict.Failed, gate(t, v, "no-errors").Status)
 	assert.Equal(t, `failed: violations 1 > 0 (1 of 3 spans violated status != "error")`, gate(t, v, "no-errors").Reason)
 	assert.Equal(t, 53, gate(t, v, "no-errors").Spans)
 }
@@ -337,11 +338,11 @@ func TestFailFastWaitsForMinSpans(t *testing.T) {
 	s.record(traces(bad, bad))
 	s.sweep()
 	v, _ := s.get("r")
-	assert.Equal(t, StatusPending, gate(t, v, "g").Status)
+	assert.Equal(t, verdict.Pending, gate(t, v, "g").Status)
 	s.record(traces(bad))
 	s.sweep()
 	v, _ = s.get("r")
-	assert.Equal(t, StatusFailed, gate(t, v, "g").Status)
+	assert.Equal(t, verdict.Failed, gate(t, v, "g").Status)
 }
 
 func TestIdleTimeoutAndMaxDuration(t *testing.T) {
@@ -352,17 +353,17 @@ func TestIdleTimeoutAndMaxDuration(t *testing.T) {
 		c.advance(10 * time.Minute)
 		s.record(traces(checkout("busy", time.Millisecond)))
 		finished, _ := s.sweep()
-		if len(finished) > 0 && finished[0] == FinishedAtMaxDuration {
+		if len(finished) > 0 && finished[0] == verdict.FinishedAtMaxDuration {
 			break
 		}
 	}
 	idle, _ := s.get("idle")
 	assert.True(t, idle.Finished)
-	assert.Equal(t, FinishedIdle, idle.FinishCause)
+	assert.Equal(t, verdict.FinishedIdle, idle.FinishCause)
 	assert.Equal(t, idle.StartedAt.Add(10*time.Minute), *idle.FinishedAt, "noticed at the first sweep after 30s idle")
 	busy, _ := s.get("busy")
 	assert.True(t, busy.Finished)
-	assert.Equal(t, FinishedAtMaxDuration, busy.FinishCause)
+	assert.Equal(t, verdict.FinishedAtMaxDuration, busy.FinishCause)
 	assert.Equal(t, busy.StartedAt.Add(time.Hour), *busy.FinishedAt)
 }
 
@@ -425,9 +426,9 @@ func TestFinishUnknownRun(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, finishedNow)
 	assert.Equal(t, int64(1), tally.opened)
-	assert.Equal(t, StatusInconclusive, v.Status, "no traffic is never a silent pass")
+	assert.Equal(t, verdict.Inconclusive, v.Status, "no traffic is never a silent pass")
 	for _, g := range v.Gates {
-		assert.Equal(t, StatusInconclusive, g.Status, g.Name)
+		assert.Equal(t, verdict.Inconclusive, g.Status, g.Name)
 	}
 }
 

@@ -6,41 +6,11 @@ import (
 	"time"
 
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
-
-// Status is the state of a gate in a run, or of a run (its worst gate).
-type Status string
-
-const (
-	StatusPending      Status = "pending"
-	StatusPassed       Status = "passed"
-	StatusWarning      Status = "warning"
-	StatusFailed       Status = "failed"
-	StatusInconclusive Status = "inconclusive"
-	StatusError        Status = "error"
-)
-
-// statuses in rising severity: a run's status is its worst gate's.
-var statuses = []Status{StatusPassed, StatusWarning, StatusPending, StatusInconclusive, StatusError, StatusFailed}
-
-func severity(s Status) int {
-	for i, v := range statuses {
-		if v == s {
-			return i
-		}
-	}
-	return 0
-}
 
 // maxExemplars is how many violating spans a gate keeps as evidence.
 const maxExemplars = 5
-
-type exemplar struct {
-	TraceID   string `json:"trace_id"`
-	SpanID    string `json:"span_id"`
-	Name      string `json:"name"`
-	Condition string `json:"condition"`
-}
 
 // gateRun is one gate's aggregates in one run, and its verdict.
 type gateRun struct {
@@ -49,8 +19,8 @@ type gateRun struct {
 	evalErrors int // of those, spans whose assert failed to evaluate
 	errorSpans int // matched spans with status error
 	durations  durations
-	exemplars  []exemplar
-	status     Status // pending until final; a final status never changes
+	exemplars  []verdict.Exemplar
+	status     verdict.Status // pending until final; a final status never changes
 	reason     string
 }
 
@@ -79,18 +49,18 @@ func (g *gateRun) stats(elapsed time.Duration) config.RunStats {
 // fail condition holds and can no longer become false (see
 // config.CompiledGate.FailsFast).
 func (g *gateRun) failFast(gate *config.CompiledGate, elapsed time.Duration) {
-	if g.status != StatusPending || !gate.FailsFast() || g.spans < gate.MinSpans {
+	if g.status != verdict.Pending || !gate.FailsFast() || g.spans < gate.MinSpans {
 		return
 	}
 	stats := g.stats(elapsed)
 	if fails, err := gate.Fails(stats); err == nil && fails {
-		g.status, g.reason = StatusFailed, failedReason(gate, stats, g)
+		g.status, g.reason = verdict.Failed, failedReason(gate, stats, g)
 	}
 }
 
 // decide gives the gate its final verdict when its run finishes.
 func (g *gateRun) decide(gate *config.CompiledGate, elapsed time.Duration) {
-	if g.status != StatusPending {
+	if g.status != verdict.Pending {
 		return
 	}
 	stats := g.stats(elapsed)
@@ -100,37 +70,37 @@ func (g *gateRun) decide(gate *config.CompiledGate, elapsed time.Duration) {
 	}
 	fails, err := gate.Fails(stats)
 	if err != nil {
-		g.status, g.reason = StatusError, fmt.Sprintf("error: fail condition %s could not be evaluated: %v", gate.Fail, err)
+		g.status, g.reason = verdict.Error, fmt.Sprintf("error: fail condition %s could not be evaluated: %v", gate.Fail, err)
 		return
 	}
 	if fails {
-		g.status, g.reason = StatusFailed, failedReason(gate, stats, g)
+		g.status, g.reason = verdict.Failed, failedReason(gate, stats, g)
 		return
 	}
 	warns, err := gate.Warns(stats)
 	if err != nil {
-		g.status, g.reason = StatusError, fmt.Sprintf("error: warn condition %s could not be evaluated: %v", gate.Warn, err)
+		g.status, g.reason = verdict.Error, fmt.Sprintf("error: warn condition %s could not be evaluated: %v", gate.Warn, err)
 		return
 	}
 	if warns {
-		g.status, g.reason = StatusWarning, withEvidence("warning: ", gate.ExplainWarn(stats), gate.Warn, gate, g)
+		g.status, g.reason = verdict.Warning, withEvidence("warning: ", gate.ExplainWarn(stats), gate.Warn, gate, g)
 		return
 	}
-	g.status, g.reason = StatusPassed, "passed: "+evidence(gate, g)
+	g.status, g.reason = verdict.Passed, "passed: "+evidence(gate, g)
 }
 
-func noData(gate *config.CompiledGate, spans int) (Status, string) {
+func noData(gate *config.CompiledGate, spans int) (verdict.Status, string) {
 	what := "no spans matched"
 	if spans > 0 {
 		what = fmt.Sprintf("%d spans matched, fewer than min_spans %d", spans, gate.MinSpans)
 	}
 	switch gate.OnNoData {
 	case config.NoDataFail:
-		return StatusFailed, "failed: " + what + " (on_no_data: fail)"
+		return verdict.Failed, "failed: " + what + " (on_no_data: fail)"
 	case config.NoDataPass:
-		return StatusPassed, "passed: " + what + " (on_no_data: pass)"
+		return verdict.Passed, "passed: " + what + " (on_no_data: pass)"
 	default:
-		return StatusInconclusive, "inconclusive: " + what
+		return verdict.Inconclusive, "inconclusive: " + what
 	}
 }
 

@@ -1,0 +1,113 @@
+// Package verdict is the shape in which the releasegate exporter publishes
+// runs: the verdict API's JSON, and what every CI status sink is given.
+package verdict
+
+import "time"
+
+// Status is the state of a gate in a run, or of a run (its worst gate).
+type Status string
+
+const (
+	Pending      Status = "pending"
+	Passed       Status = "passed"
+	Warning      Status = "warning"
+	Failed       Status = "failed"
+	Inconclusive Status = "inconclusive"
+	Error        Status = "error"
+)
+
+// Statuses lists every state in rising severity: a run's status is its
+// worst gate's.
+var Statuses = []Status{Passed, Warning, Pending, Inconclusive, Error, Failed}
+
+// Severity is the status's rank in Statuses.
+func Severity(s Status) int {
+	for i, v := range Statuses {
+		if v == s {
+			return i
+		}
+	}
+	return 0
+}
+
+// Final reports whether the status is a verdict that never changes.
+func (s Status) Final() bool { return s != Pending }
+
+// FinishCause says why a run finished.
+type FinishCause string
+
+const (
+	FinishedByAPI         FinishCause = "api"
+	FinishedIdle          FinishCause = "idle_timeout"
+	FinishedAtMaxDuration FinishCause = "max_run_duration"
+)
+
+// Run is a run with its gates' verdicts.
+type Run struct {
+	Run         string      `json:"run"`
+	Status      Status      `json:"status"`
+	Finished    bool        `json:"finished"`
+	FinishCause FinishCause `json:"finish_cause,omitempty"`
+	StartedAt   time.Time   `json:"started_at"`
+	LastSpanAt  time.Time   `json:"last_span_at"`
+	FinishedAt  *time.Time  `json:"finished_at,omitempty"`
+	// Revision, Repository and Environment come from the run's spans
+	// (vcs.ref.head.revision, vcs.repository.url.full,
+	// deployment.environment.name), as resource or span attributes.
+	Revision     string   `json:"revision,omitempty"`
+	Repository   string   `json:"repository,omitempty"`
+	Environment  string   `json:"environment,omitempty"`
+	LateSpans    int      `json:"late_spans"`
+	UnknownGates []string `json:"unknown_gates,omitempty"`
+	Gates        []Gate   `json:"gates,omitempty"`
+}
+
+// Elapsed is how long the run has lasted: until it finished, or until now.
+func (r *Run) Elapsed(now time.Time) time.Duration {
+	if r.FinishedAt != nil {
+		return r.FinishedAt.Sub(r.StartedAt)
+	}
+	return now.Sub(r.StartedAt)
+}
+
+// Gate is one gate's verdict in a run, with its evidence.
+type Gate struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Status      Status `json:"status"`
+	Spans       int    `json:"spans"`
+	Violations  int    `json:"violations"`
+	// Errors counts matched spans with status error; EvalErrors, spans whose
+	// assert could not be evaluated.
+	Errors     int        `json:"errors"`
+	EvalErrors int        `json:"eval_errors"`
+	Observed   Observed   `json:"observed"`
+	Assert     string     `json:"assert,omitempty"`
+	Condition  string     `json:"condition"`
+	Warn       string     `json:"warn,omitempty"`
+	MinSpans   int        `json:"min_spans"`
+	Reason     string     `json:"reason"`
+	Exemplars  []Exemplar `json:"exemplars"`
+}
+
+// Observed are the aggregates a verdict was decided on.
+type Observed struct {
+	P50Ms          float64 `json:"p50_ms"`
+	P90Ms          float64 `json:"p90_ms"`
+	P95Ms          float64 `json:"p95_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	MinMs          float64 `json:"min_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	MeanMs         float64 `json:"mean_ms"`
+	ViolationRatio float64 `json:"violation_ratio"`
+	ErrorRatio     float64 `json:"error_ratio"`
+	ElapsedMs      float64 `json:"elapsed_ms"`
+}
+
+// Exemplar is a violating span, evidence to look up in a trace store.
+type Exemplar struct {
+	TraceID   string `json:"trace_id"`
+	SpanID    string `json:"span_id"`
+	Name      string `json:"name"`
+	Condition string `json:"condition"`
+}
