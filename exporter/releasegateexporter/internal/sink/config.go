@@ -1,0 +1,83 @@
+package sink
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+
+	"go.opentelemetry.io/collector/config/configretry"
+)
+
+// DeliveryConfig is how every sink delivers: its queue and its retries.
+type DeliveryConfig struct {
+	// QueueSize bounds the messages waiting for delivery; past it new ones
+	// are dropped and counted.
+	QueueSize int `mapstructure:"queue_size"`
+	// RetryOnFailure retries network errors and 5xx answers with backoff.
+	RetryOnFailure configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+}
+
+// DefaultQueueSize holds the events of a few hundred runs.
+const DefaultQueueSize = 1000
+
+func NewDefaultDeliveryConfig() DeliveryConfig {
+	return DeliveryConfig{QueueSize: DefaultQueueSize, RetryOnFailure: configretry.NewDefaultBackOffConfig()}
+}
+
+func (c *DeliveryConfig) Validate() error {
+	if c.QueueSize < 1 {
+		return fmt.Errorf("queue_size: must be at least 1, got %d", c.QueueSize)
+	}
+	return nil
+}
+
+// TargetURL is the link a CI status carries: a Go template of the run, the
+// gate and the first exemplar's trace id, such as
+// `https://grafana.example/explore?traceId={{.TraceID}}` or
+// `http://releasegate:9464/v1/runs/{{.Run | urlquery}}`.
+type TargetURL string
+
+// Link is what a TargetURL template can use.
+type Link struct {
+	Run     string // the run id
+	Gate    string // the gate's name; empty for the run's own status
+	TraceID string // the first violating span's trace id, if any
+}
+
+// Validate compiles the template and renders a sample link, so that a
+// misspelt field is a start-up error.
+func (t TargetURL) Validate() error {
+	_, err := t.Compile()
+	return err
+}
+
+// Compile parses the template.
+func (t TargetURL) Compile() (LinkTemplate, error) {
+	if t == "" {
+		return LinkTemplate{}, nil
+	}
+	tmpl, err := template.New("target_url").Parse(string(t))
+	if err == nil {
+		err = tmpl.Execute(io.Discard, Link{Run: "r", Gate: "g", TraceID: "t"})
+	}
+	if err != nil {
+		return LinkTemplate{}, fmt.Errorf("target_url: %w", err)
+	}
+	return LinkTemplate{tmpl}, nil
+}
+
+// LinkTemplate is a compiled TargetURL.
+type LinkTemplate struct{ tmpl *template.Template }
+
+// Render is the link for a status; empty without a template.
+func (l LinkTemplate) Render(link Link) (string, error) {
+	if l.tmpl == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	if err := l.tmpl.Execute(&b, link); err != nil {
+		return "", fmt.Errorf("target_url: %w", err)
+	}
+	return b.String(), nil
+}

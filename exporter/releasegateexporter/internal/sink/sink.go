@@ -1,0 +1,104 @@
+// Package sink delivers CI status events: each sink turns a run's events
+// into messages (one HTTP request, one file), and a Queue delivers them in
+// order, at least once, with bounded retries, off the span path.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+)
+
+// Kind says what happened to a run.
+type Kind string
+
+const (
+	// RunStarted: the run opened; its gates are pending.
+	RunStarted Kind = "run.started"
+	// RunFinished: the run finished; every gate has its final verdict.
+	RunFinished Kind = "run.finished"
+	// RunAbandoned: the collector is shutting down while the run is open;
+	// its pending gates will not be decided by this collector.
+	RunAbandoned Kind = "run.abandoned"
+)
+
+// Event is what sinks publish.
+type Event struct {
+	Kind Kind
+	Time time.Time
+	Run  verdict.Run
+}
+
+// Message is one delivery: an HTTP request, a file. Send is called until it
+// succeeds, fails permanently, or the retries run out.
+type Message struct {
+	// What names the message in logs, without secrets:
+	// "status releasegate/checkout-latency of 1a2b3c4".
+	What string
+	Send func(context.Context) error
+}
+
+// Sink turns events into the messages to deliver, in order. An error means
+// the sink skips the event (a run without a commit, say): it is counted,
+// and logged the first time.
+type Sink interface {
+	Messages(Event) ([]Message, error)
+}
+
+// Permanent marks an error that retrying cannot fix (a 4xx answer).
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// RetryAfter marks an error after which the receiver asked to wait (a rate
+// limit): the next attempt comes after d instead of the backoff interval.
+func RetryAfter(err error, d time.Duration) error { return retryAfterError{err, d} }
+
+type retryAfterError struct {
+	error
+	after time.Duration
+}
+
+func (e retryAfterError) Unwrap() error { return e.error }
+
+func isPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+func retryAfter(err error) (time.Duration, bool) {
+	var r retryAfterError
+	if errors.As(err, &r) {
+		return r.after, true
+	}
+	return 0, false
+}
+
+// Truncate shortens s to at most n characters (runes), ending it with "…"
+// when it had to be cut.
+func Truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// StatusError is an HTTP answer that was not a success, with the
+// receiver's own message.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("HTTP %d", e.Code)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message)
+}
