@@ -64,11 +64,16 @@ func TestVerdicts(t *testing.T) {
 	prometheus := startPrometheus(t, col.apiAddr)
 	api := "http://" + col.apiAddr
 
+	// Each run is a commit of acme/shop.
+	const goodSHA, badSHA = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	repo := `vcs.repository.url.full="https://github.com/acme/shop"`
 	telemetrygen(t, col.otlpGRPC, "--traces", "3", "--span-duration", "10ms",
-		"--otlp-attributes", `cicd.pipeline.run.id="e2e-good"`,
+		"--otlp-attributes", `cicd.pipeline.run.id="e2e-good"`, "--otlp-attributes", repo,
+		"--otlp-attributes", `vcs.ref.head.revision="`+goodSHA+`"`,
 		"--telemetry-attributes", "http.response.status_code=200")
 	telemetrygen(t, col.otlpGRPC, "--traces", "3", "--span-duration", "200ms", "--status-code", "Error",
-		"--otlp-attributes", `cicd.pipeline.run.id="e2e-bad"`,
+		"--otlp-attributes", `cicd.pipeline.run.id="e2e-bad"`, "--otlp-attributes", repo,
+		"--otlp-attributes", `vcs.ref.head.revision="`+badSHA+`"`,
 		"--telemetry-attributes", "http.response.status_code=503")
 	sink.waitSpans(t, 12)
 
@@ -113,6 +118,49 @@ func TestVerdicts(t *testing.T) {
 			assert.NotEmpty(t, g.Exemplars, g.Name)
 		}
 	}
+
+	// GitHub got a pending status for every gate and for the run when the
+	// run opened, then the final state, in that order, on the run's commit.
+	contexts := []string{"releasegate/server-latency", "releasegate/server-status", "releasegate/no-errors",
+		"releasegate/client-peer-named", "releasegate/never-matches", "releasegate"}
+	wantFinal := map[string]map[string]string{
+		goodSHA: {"releasegate": "success"},
+		badSHA: {"releasegate": "failure", "releasegate/server-latency": "failure", "releasegate/server-status": "failure",
+			"releasegate/no-errors": "failure"},
+	}
+	for sha, finals := range wantFinal {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			statuses := col.github.received(sha)
+			require.Len(c, statuses, 2*len(contexts))
+			for _, ctx := range contexts {
+				var states []string
+				for _, s := range statuses {
+					if s.Context == ctx {
+						states = append(states, s.State)
+						assert.Equal(c, "acme/shop", s.Repo)
+						assert.LessOrEqual(c, len([]rune(s.Description)), 140)
+					}
+				}
+				final := finals[ctx]
+				if final == "" {
+					final = "success"
+				}
+				assert.Equal(c, []string{"pending", final}, states, ctx)
+			}
+		}, 10*time.Second, 100*time.Millisecond)
+	}
+	for _, s := range col.github.received(badSHA) {
+		if s.Context == "releasegate/server-latency" && s.State == "failure" {
+			assert.Equal(t, "failed: violations 3 > 0 (3 of 3 spans violated duration < 100ms)", s.Description)
+			assert.Equal(t, "http://"+col.apiAddr+"/v1/runs/e2e-bad", s.TargetURL)
+		}
+	}
+
+	// A JUnit report per finished run, in the collector's directory.
+	report, err := os.ReadFile(filepath.Join(col.cmd.Dir, "junit", "e2e-bad.xml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(report), `<testcase name="server-latency"`)
+	assert.Contains(t, string(report), `failures="3"`)
 
 	// The runs list, newest first.
 	var list struct{ Runs []verdict }

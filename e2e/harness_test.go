@@ -77,6 +77,7 @@ type collector struct {
 	otlpGRPC    string
 	metricsURL  string // the collector's own telemetry
 	apiAddr     string // the releasegate exporter's API and /metrics
+	github      *fakeGitHub
 	exited      chan struct{}
 	exitErr     error
 	healthCheck string
@@ -98,7 +99,7 @@ func collectorFiles(t *testing.T, gates string) string {
 // startCollector starts the distribution in dir with the given sink endpoint.
 func startCollector(t *testing.T, dir, sinkEndpoint string) *collector {
 	t.Helper()
-	c := &collector{output: &syncBuffer{}, exited: make(chan struct{})}
+	c := &collector{output: &syncBuffer{}, exited: make(chan struct{}), github: newFakeGitHub(t)}
 	grpcPort, healthPort, metricsPort, apiPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	c.otlpGRPC = fmt.Sprintf("127.0.0.1:%d", grpcPort)
 	c.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
@@ -113,6 +114,8 @@ func startCollector(t *testing.T, dir, sinkEndpoint string) *collector {
 		"METRICS_PORT="+strconv.Itoa(metricsPort),
 		"API_PORT="+strconv.Itoa(apiPort),
 		"SINK_ENDPOINT="+sinkEndpoint,
+		"GITHUB_ENDPOINT="+c.github.URL,
+		"GITHUB_TOKEN="+githubToken,
 	)
 	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
 	require.NoError(t, c.cmd.Start())

@@ -21,6 +21,9 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) verdict.Run {
 		FinishCause:  r.cause,
 		StartedAt:    r.started.UTC(),
 		LastSpanAt:   r.lastSpan.UTC(),
+		Revision:     r.facts.revision,
+		Repository:   r.facts.repository,
+		Environment:  r.facts.environment,
 		LateSpans:    r.lateSpans,
 		UnknownGates: slices.Clone(r.unknownGates),
 	}

@@ -25,7 +25,9 @@ import (
 const minSweepPause = 50 * time.Millisecond
 
 type releasegateExporter struct {
+	cfg        *Config
 	store      *runStore
+	sinks      publisher
 	serverCfg  confighttp.ServerConfig
 	settings   component.TelemetrySettings
 	telemetry  *metadata.Telemetry
@@ -43,6 +45,7 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 		return nil, err
 	}
 	return &releasegateExporter{
+		cfg: cfg,
 		store: newRunStore(gates, limits{
 			idleTimeout:    cfg.RunIdleTimeout,
 			maxRunDuration: cfg.MaxRunDuration,
@@ -60,6 +63,12 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 }
 
 func (e *releasegateExporter) start(ctx context.Context, host component.Host) error {
+	queues, err := e.startSinks(ctx, host)
+	if err != nil {
+		return err
+	}
+	e.sinks.queues = queues
+	e.store.publishing = len(queues) > 0
 	ln, err := e.serverCfg.ToListener(ctx)
 	if err != nil {
 		return err
@@ -95,6 +104,11 @@ func (e *releasegateExporter) shutdown(ctx context.Context) error {
 		err = e.server.Shutdown(ctx)
 	}
 	e.wg.Wait()
+	// Runs still open are reported as such (JUnit marks their gates
+	// skipped), then the sinks get until the deadline to deliver.
+	e.store.abandon()
+	e.sinks.publish(e.store)
+	e.sinks.shutdown(ctx)
 	return err
 }
 
@@ -124,6 +138,7 @@ func (e *releasegateExporter) sweepLoop() {
 		for _, cause := range finished {
 			e.recordFinished(context.Background(), cause)
 		}
+		e.sinks.publish(e.store)
 		select {
 		case <-e.done:
 			return
@@ -139,6 +154,7 @@ func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.R
 	if finishedNow {
 		e.recordFinished(ctx, verdict.FinishedByAPI)
 	}
+	e.sinks.publish(e.store)
 	return view, ok
 }
 

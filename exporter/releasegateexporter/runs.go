@@ -11,6 +11,7 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -29,6 +30,33 @@ type run struct {
 	lateSpans    int
 	unknownGates []string
 	changed      bool // spans arrived since the last fail-fast check
+	announced    bool // its RunStarted event went out
+	facts        facts
+}
+
+// facts are what CI status sinks need to know of a run, read from its
+// spans' resource or span attributes (OpenTelemetry semantic conventions).
+type facts struct {
+	revision    string // vcs.ref.head.revision: the commit to set statuses on
+	repository  string // vcs.repository.url.full
+	environment string // deployment.environment.name
+}
+
+var factKeys = [...]string{"vcs.ref.head.revision", "vcs.repository.url.full", "deployment.environment.name"}
+
+// learn fills in the facts the run does not know yet from a span.
+func (f *facts) learn(resource, span pcommon.Map) {
+	for i, field := range [...]*string{&f.revision, &f.repository, &f.environment} {
+		if *field != "" {
+			continue
+		}
+		for _, attrs := range [...]pcommon.Map{resource, span} {
+			if v, ok := attrs.Get(factKeys[i]); ok && v.Type() == pcommon.ValueTypeStr {
+				*field = v.Str()
+				break
+			}
+		}
+	}
 }
 
 func (r *run) open() bool { return r.finished.IsZero() }
@@ -68,6 +96,10 @@ type runStore struct {
 	opened   uint64
 	runs     map[string]*run
 	finished []*run // in the order they finished: retention and eviction take the oldest first
+	// events wait here, in order, for the exporter to hand them to the
+	// sinks; only kept when there are sinks.
+	events     []sink.Event
+	publishing bool
 }
 
 func newRunStore(gates *config.Gates, l limits) *runStore {
@@ -89,6 +121,7 @@ func (s *runStore) record(td ptrace.Traces) tally {
 	defer s.mu.Unlock()
 	var last *run // spans of a batch mostly share a run
 	for _, rs := range td.ResourceSpans().All() {
+		resource := rs.Resource().Attributes()
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
 				attrs := span.Attributes()
@@ -117,6 +150,7 @@ func (s *runStore) record(td ptrace.Traces) tally {
 					continue
 				}
 				s.recordSpan(r, span, matched.Slice(), &t)
+				r.facts.learn(resource, attrs)
 				r.lastSpan, r.changed = now, true
 			}
 		}
@@ -235,6 +269,7 @@ func (s *runStore) sweep() (finished []verdict.FinishCause, expired int) {
 		if !r.open() {
 			continue
 		}
+		s.announce(r, now)
 		switch {
 		case now.Sub(r.lastSpan) >= s.limits.idleTimeout:
 			s.finish(r, verdict.FinishedIdle, now)
@@ -259,11 +294,52 @@ func (s *runStore) sweep() (finished []verdict.FinishCause, expired int) {
 
 // finish ends a run: every gate still pending gets its final verdict.
 func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
+	s.announce(r, now)
 	r.finished, r.cause = now, cause
 	for i := range r.gates {
 		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
 	}
 	s.finished = append(s.finished, r)
+	s.emit(sink.RunFinished, r, now)
+}
+
+// announce emits a run's RunStarted event once. Runs are announced by the
+// sweep rather than when they open, to keep that off the span path and to
+// let the first spans tell the run's commit.
+func (s *runStore) announce(r *run, now time.Time) {
+	if !r.announced {
+		r.announced = true
+		s.emit(sink.RunStarted, r, now)
+	}
+}
+
+func (s *runStore) emit(kind sink.Kind, r *run, now time.Time) {
+	if s.publishing {
+		s.events = append(s.events, sink.Event{Kind: kind, Time: now, Run: s.view(r, now, true)})
+	}
+}
+
+// takeEvents hands over the events emitted so far, in order.
+func (s *runStore) takeEvents() []sink.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events := s.events
+	s.events = nil
+	return events
+}
+
+// abandon emits RunAbandoned for the runs still open: the collector is
+// shutting down and will not decide them.
+func (s *runStore) abandon() {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runs {
+		if r.open() {
+			s.announce(r, now)
+			s.emit(sink.RunAbandoned, r, now)
+		}
+	}
 }
 
 // finishRun finishes the run of key now, if it is open, and returns its

@@ -12,6 +12,7 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -482,4 +483,52 @@ func TestListNewestFirst(t *testing.T) {
 		assert.Empty(t, v.Gates)
 	}
 	assert.Equal(t, []string{"third", "second", "first"}, keys)
+}
+
+func TestEvents(t *testing.T) {
+	s, c := newTestStore(t, testGates, testLimits())
+	s.publishing = true
+	kinds := func() []string {
+		var out []string
+		for _, e := range s.takeEvents() {
+			out = append(out, string(e.Kind)+" "+e.Run.Run+" "+string(e.Run.Status))
+		}
+		return out
+	}
+
+	// A run is announced by the sweep, with the commit its spans carry.
+	td := traces(checkout("a", time.Millisecond))
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr("vcs.ref.head.revision", "1a2b3c4")
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("deployment.environment.name", "staging")
+	s.record(td)
+	assert.Empty(t, kinds(), "nothing is emitted on the span path")
+	s.sweep()
+	events := s.takeEvents()
+	require.Len(t, events, 1)
+	assert.Equal(t, sink.RunStarted, events[0].Kind)
+	assert.Equal(t, "1a2b3c4", events[0].Run.Revision)
+	assert.Equal(t, "staging", events[0].Run.Environment)
+	require.Len(t, events[0].Run.Gates, 4)
+	assert.Equal(t, verdict.Pending, events[0].Run.Gates[0].Status)
+
+	// Finishing emits the final verdicts; a run finished before any sweep is
+	// announced first.
+	s.finishRun("a")
+	s.record(traces(checkout("b", time.Millisecond)))
+	s.finishRun("b")
+	assert.Equal(t, []string{"run.finished a inconclusive", "run.started b pending", "run.finished b inconclusive"}, kinds())
+
+	// Idle runs finish in the sweep; runs open at shutdown are abandoned.
+	s.record(traces(checkout("idle", time.Millisecond)))
+	s.sweep()
+	c.advance(time.Minute)
+	s.record(traces(checkout("open", time.Millisecond)))
+	s.sweep()
+	s.abandon()
+	assert.Equal(t, []string{"run.started idle pending", "run.finished idle inconclusive", "run.started open pending", "run.abandoned open pending"}, kinds())
+
+	// Without sinks, nothing is kept.
+	s.publishing = false
+	s.finishRun("c")
+	assert.Empty(t, s.takeEvents())
 }

@@ -29,6 +29,14 @@ type Telemetry struct {
 	// UnknownGates counts gate names in annotations that the gates document
 	// does not have.
 	UnknownGates metric.Int64Counter
+	// Per CI status sink (attribute `sink`): messages sent, retried, failed
+	// for good, dropped because the queue was full, and events skipped
+	// because the sink could not address them (a run without a commit).
+	SinkSent    metric.Int64Counter
+	SinkRetried metric.Int64Counter
+	SinkFailed  metric.Int64Counter
+	SinkDropped metric.Int64Counter
+	SinkSkipped metric.Int64Counter
 }
 
 func NewTelemetry(settings component.TelemetrySettings) (*Telemetry, error) {
@@ -56,5 +64,15 @@ func NewTelemetry(settings component.TelemetrySettings) (*Telemetry, error) {
 		"Spans without usable releasegate annotations, by reason (no_run, malformed).", "{span}")
 	t.UnknownGates = counter("otelcol_exporter_releasegate_unknown_gates",
 		"Gate names in span annotations that the gates document does not have.", "{gate}")
+	t.SinkSent = counter("otelcol_exporter_releasegate_sink_sent",
+		"CI status messages delivered, per sink.", "{message}")
+	t.SinkRetried = counter("otelcol_exporter_releasegate_sink_retried",
+		"CI status deliveries retried, per sink.", "{attempt}")
+	t.SinkFailed = counter("otelcol_exporter_releasegate_sink_failed",
+		"CI status messages that failed for good (permanent error, retries exhausted, or still queued at shutdown), per sink.", "{message}")
+	t.SinkDropped = counter("otelcol_exporter_releasegate_sink_dropped",
+		"CI status messages dropped because the sink's queue was full, per sink.", "{message}")
+	t.SinkSkipped = counter("otelcol_exporter_releasegate_sink_skipped",
+		"Run events a sink could not address (a run without a commit or repository), per sink.", "{event}")
 	return &t, errs
 }

@@ -25,7 +25,10 @@ func NewDefaultDeliveryConfig() DeliveryConfig {
 	return DeliveryConfig{QueueSize: DefaultQueueSize, RetryOnFailure: configretry.NewDefaultBackOffConfig()}
 }
 
-func (c *DeliveryConfig) Validate() error {
+// Check validates the queue settings. It is not named Validate: the
+// collector would then validate the squashed struct on its own under a key
+// that does not exist, and report its errors twice.
+func (c *DeliveryConfig) Check() error {
 	if c.QueueSize < 1 {
 		return fmt.Errorf("queue_size: must be at least 1, got %d", c.QueueSize)
 	}
@@ -45,14 +48,9 @@ type Link struct {
 	TraceID string // the first violating span's trace id, if any
 }
 
-// Validate compiles the template and renders a sample link, so that a
-// misspelt field is a start-up error.
-func (t TargetURL) Validate() error {
-	_, err := t.Compile()
-	return err
-}
-
-// Compile parses the template.
+// Compile parses the template and renders a sample link, so that a
+// misspelt field is a start-up error. (Sinks call it from their Validate;
+// a Validate method here would be called a second time by the collector.)
 func (t TargetURL) Compile() (LinkTemplate, error) {
 	if t == "" {
 		return LinkTemplate{}, nil

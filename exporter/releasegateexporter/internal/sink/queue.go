@@ -122,7 +122,7 @@ func (q *Queue) giveUp(m Message, err error) {
 // out (retry_on_failure).
 func (q *Queue) deliver(m Message) {
 	start := time.Now()
-	interval := max(q.retry.InitialInterval, 10*time.Millisecond)
+	interval := max(q.retry.InitialInterval, minInterval)
 	for {
 		err := m.Send(q.ctx)
 		if err == nil {
@@ -136,7 +136,7 @@ func (q *Queue) deliver(m Message) {
 		wait, asked := retryAfter(err)
 		if !asked {
 			wait = jitter(interval, q.retry.RandomizationFactor)
-			interval = min(time.Duration(float64(interval)*q.retry.Multiplier), q.retry.MaxInterval)
+			interval = nextInterval(interval, q.retry)
 		}
 		if q.retry.MaxElapsedTime > 0 && time.Since(start)+wait > q.retry.MaxElapsedTime {
 			q.giveUp(m, err)
@@ -151,6 +151,19 @@ func (q *Queue) deliver(m Message) {
 			return
 		}
 	}
+}
+
+// minInterval keeps a zero setting from turning retries into a busy loop.
+const minInterval = 10 * time.Millisecond
+
+// nextInterval grows the backoff interval by the multiplier, up to
+// max_interval (when set) and never below minInterval.
+func nextInterval(d time.Duration, retry configretry.BackOffConfig) time.Duration {
+	next := time.Duration(float64(d) * max(retry.Multiplier, 1))
+	if retry.MaxInterval > 0 {
+		next = min(next, retry.MaxInterval)
+	}
+	return max(next, minInterval)
 }
 
 func jitter(d time.Duration, factor float64) time.Duration {

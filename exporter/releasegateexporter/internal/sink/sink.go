@@ -83,8 +83,11 @@ func retryAfter(err error) (time.Duration, bool) {
 // when it had to be cut.
 func Truncate(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	switch {
+	case len(r) <= n:
 		return s
+	case n < 1:
+		return ""
 	}
 	return string(r[:n-1]) + "…"
 }

@@ -2,7 +2,12 @@
 // runs: the verdict API's JSON, and what every CI status sink is given.
 package verdict
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Status is the state of a gate in a run, or of a run (its worst gate).
 type Status string
@@ -110,4 +115,30 @@ type Exemplar struct {
 	SpanID    string `json:"span_id"`
 	Name      string `json:"name"`
 	Condition string `json:"condition"`
+}
+
+// Summary sums a run up in one line: its status, how many gates share it,
+// then the other states but passed, worst first: "failed: 2 of 5 gates
+// failed, 1 inconclusive".
+func (r *Run) Summary() string {
+	counts := make(map[Status]int, len(Statuses))
+	for _, g := range r.Gates {
+		counts[g.Status]++
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d of %d gates %s", r.Status, counts[r.Status], len(r.Gates), r.Status)
+	for _, s := range slices.Backward(Statuses) {
+		if s != r.Status && s != Passed && counts[s] > 0 {
+			fmt.Fprintf(&b, ", %d %s", counts[s], s)
+		}
+	}
+	return b.String()
+}
+
+// FirstTraceID is the trace id of the gate's first violating span, if any.
+func (g *Gate) FirstTraceID() string {
+	if len(g.Exemplars) == 0 {
+		return ""
+	}
+	return g.Exemplars[0].TraceID
 }

@@ -1,0 +1,89 @@
+package github
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+)
+
+func TestNewDefaultConfig(t *testing.T) {
+	cfg := NewDefaultConfig()
+	assert.Equal(t, "https://api.github.com", cfg.ClientConfig.Endpoint)
+	assert.Equal(t, 10*time.Second, cfg.ClientConfig.Timeout)
+	assert.Equal(t, "releasegate", cfg.ContextPrefix)
+	assert.Equal(t, sink.NewDefaultDeliveryConfig(), cfg.DeliveryConfig)
+	require.EqualError(t, cfg.Validate(), "token: must be set")
+
+	cfg.Token = testToken
+	require.NoError(t, cfg.Validate())
+}
+
+func TestConfigUnmarshal(t *testing.T) {
+	cfg := NewDefaultConfig()
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		"endpoint":         "https://ghe.example.com/api/v3",
+		"timeout":          "3s",
+		"token":            testToken,
+		"repository":       "acme/shop",
+		"context_prefix":   "ci/releasegate",
+		"target_url":       "https://grafana.example/explore?traceId={{.TraceID}}",
+		"queue_size":       10,
+		"retry_on_failure": map[string]any{"max_elapsed_time": "1m"},
+	}).Unmarshal(&cfg))
+
+	assert.Equal(t, "https://ghe.example.com/api/v3", cfg.ClientConfig.Endpoint)
+	assert.Equal(t, 3*time.Second, cfg.ClientConfig.Timeout)
+	assert.Equal(t, testToken, string(cfg.Token))
+	assert.Equal(t, "acme/shop", cfg.Repository)
+	assert.Equal(t, "ci/releasegate", cfg.ContextPrefix)
+	assert.Equal(t, sink.TargetURL("https://grafana.example/explore?traceId={{.TraceID}}"), cfg.TargetURL)
+	assert.Equal(t, 10, cfg.QueueSize)
+	assert.Equal(t, time.Minute, cfg.RetryOnFailure.MaxElapsedTime)
+	assert.True(t, cfg.RetryOnFailure.Enabled, "defaults are kept")
+	require.NoError(t, cfg.Validate())
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"no endpoint", func(c *Config) { c.ClientConfig.Endpoint = "" }, "endpoint: must be set"},
+		{"endpoint without scheme", func(c *Config) { c.ClientConfig.Endpoint = "api.github.com" }, `endpoint: must be an http or https URL, got "api.github.com"`},
+		{"endpoint of another scheme", func(c *Config) { c.ClientConfig.Endpoint = "ftp://api.github.com" }, `endpoint: must be an http or https URL, got "ftp://api.github.com"`},
+		{"no token", func(c *Config) { c.Token = "" }, "token: must be set"},
+		{"repository without owner", func(c *Config) { c.Repository = "shop" }, `repository: must be owner/name, got "shop"`},
+		{"repository as a URL", func(c *Config) { c.Repository = "https://github.com/acme/shop" }, `repository: must be owner/name, got "https://github.com/acme/shop"`},
+		{"no context prefix", func(c *Config) { c.ContextPrefix = "" }, "context_prefix: must be set"},
+		{"bad target_url", func(c *Config) { c.TargetURL = "https://x/{{.Trace}}" }, "target_url: "},
+		{"bad queue_size", func(c *Config) { c.QueueSize = 0 }, "queue_size: must be at least 1, got 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := NewDefaultConfig()
+			cfg.Token = testToken
+			tt.modify(&cfg)
+			err := cfg.Validate()
+			require.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), testToken)
+		})
+	}
+
+	t.Run("all at once", func(t *testing.T) {
+		cfg := NewDefaultConfig()
+		for _, tt := range tests {
+			tt.modify(&cfg)
+		}
+		err := cfg.Validate()
+		require.Error(t, err)
+		for _, key := range []string{"endpoint", "token", "repository", "context_prefix", "target_url", "queue_size"} {
+			assert.Contains(t, err.Error(), key+": ")
+		}
+	})
+}

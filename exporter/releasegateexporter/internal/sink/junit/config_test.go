@@ -1,0 +1,37 @@
+package junit
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+func TestConfigUnmarshal(t *testing.T) {
+	cfg := NewDefaultConfig()
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		"directory":        "reports/releasegate",
+		"queue_size":       10,
+		"retry_on_failure": map[string]any{"enabled": false},
+	}).Unmarshal(&cfg))
+
+	assert.Equal(t, "reports/releasegate", cfg.Directory)
+	assert.Equal(t, 10, cfg.QueueSize)
+	assert.False(t, cfg.RetryOnFailure.Enabled)
+	assert.Equal(t, NewDefaultConfig().RetryOnFailure.MaxElapsedTime, cfg.RetryOnFailure.MaxElapsedTime)
+}
+
+func TestConfigValidate(t *testing.T) {
+	cfg := NewDefaultConfig()
+	assert.EqualError(t, cfg.Validate(), "directory: must be set")
+
+	cfg.Directory = "reports"
+	require.NoError(t, cfg.Validate())
+
+	cfg.QueueSize = 0
+	assert.EqualError(t, cfg.Validate(), "queue_size: must be at least 1, got 0")
+
+	cfg.Directory = ""
+	assert.EqualError(t, cfg.Validate(), "directory: must be set\nqueue_size: must be at least 1, got 0")
+}

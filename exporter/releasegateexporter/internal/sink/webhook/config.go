@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+)
+
+// Format is what a webhook's requests carry.
+type Format string
+
+const (
+	// FormatJSON posts the run as the verdict API returns it.
+	FormatJSON Format = "json"
+	// FormatCDEvents posts CloudEvents carrying CDEvents test events.
+	FormatCDEvents Format = "cdevents"
+)
+
+// DefaultTimeout bounds one request, so that a receiver that hangs cannot
+// hold the queue forever.
+const DefaultTimeout = 10 * time.Second
+
+// Config is a webhook sink's configuration.
+type Config struct {
+	// ClientConfig is the HTTP client: endpoint (required), headers,
+	// timeout, tls...
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
+	// Secret, when set, signs every body with HMAC-SHA256 in the
+	// X-Releasegate-Signature-256 header, as GitHub signs its webhooks.
+	Secret configopaque.String `mapstructure:"secret"`
+	// Format is json (default) or cdevents.
+	Format Format `mapstructure:"format"`
+
+	sink.DeliveryConfig `mapstructure:",squash"`
+}
+
+var (
+	_ confmap.Validator   = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// NewDefaultConfig is a webhook in json format, without an endpoint.
+func NewDefaultConfig() Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = DefaultTimeout
+	return Config{
+		ClientConfig:   client,
+		Format:         FormatJSON,
+		DeliveryConfig: sink.NewDefaultDeliveryConfig(),
+	}
+}
+
+// Unmarshal decodes the settings over the defaults (a webhook is an
+// element of a list, which starts from zero), refusing unknown keys.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	*c = NewDefaultConfig()
+	return sink.Unmarshal(conf, c)
+}
+
+// Validate names each setting that is wrong. The endpoint is never quoted:
+// webhook URLs often carry a token.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ClientConfig.Endpoint == "" {
+		errs = append(errs, errors.New("endpoint: must be set"))
+	} else if err := checkEndpoint(c.ClientConfig.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Format != FormatJSON && c.Format != FormatCDEvents {
+		errs = append(errs, fmt.Errorf("format: must be %s or %s, got %q", FormatJSON, FormatCDEvents, c.Format))
+	}
+	errs = append(errs, c.DeliveryConfig.Check())
+	return errors.Join(errs...)
+}
+
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("endpoint: must be an http or https URL")
+	}
+	return nil
+}
