@@ -3,12 +3,18 @@ package releasegateexporter
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/github"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/gitlab"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/junit"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
 )
 
 // Config is the releasegate exporter's configuration.
@@ -29,6 +35,12 @@ type Config struct {
 	// finished run is forgotten early; with none finished, new runs are
 	// refused (and counted) until one finishes.
 	MaxRuns int `mapstructure:"max_runs"`
+
+	// CI status sinks, each optional.
+	GitHub   configoptional.Optional[github.Config] `mapstructure:"github"`
+	GitLab   configoptional.Optional[gitlab.Config] `mapstructure:"gitlab"`
+	Webhooks []webhook.Config                       `mapstructure:"webhooks"`
+	JUnit    configoptional.Optional[junit.Config]  `mapstructure:"junit"`
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -51,6 +63,26 @@ func (cfg *Config) Validate() error {
 	positive("retention", cfg.Retention)
 	if cfg.MaxRuns < 1 {
 		errs = append(errs, fmt.Errorf("max_runs: must be at least 1, got %d", cfg.MaxRuns))
+	}
+	sink := func(key string, err error) {
+		// Every line names its sink; the collector would prefix the first only.
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, fmt.Errorf("%s: %s", key, line))
+			}
+		}
+	}
+	if c := cfg.GitHub.Get(); c != nil {
+		sink("github", c.Check())
+	}
+	if c := cfg.GitLab.Get(); c != nil {
+		sink("gitlab", c.Check())
+	}
+	for i := range cfg.Webhooks {
+		sink(fmt.Sprintf("webhooks[%d]", i), cfg.Webhooks[i].Check())
+	}
+	if c := cfg.JUnit.Get(); c != nil {
+		sink("junit", c.Check())
 	}
 	return errors.Join(errs...)
 }

@@ -9,8 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
 	"github.com/releasegate/releasegate/internal/comptest"
 )
 
@@ -56,6 +59,66 @@ func TestInvalidConfig(t *testing.T) {
 
 	cfg := NewFactory().CreateDefaultConfig()
 	assert.ErrorContains(t, cfg.(*Config).Validate(), "gates: at least one gate is required")
+}
+
+func TestLoadSinkConfig(t *testing.T) {
+	cfg, err := loadConfig(t, component.MustNewIDWithName("releasegate", "sinks"))
+	require.NoError(t, err)
+
+	gh := cfg.GitHub.Get()
+	require.NotNil(t, gh)
+	assert.Equal(t, "https://api.github.com", gh.ClientConfig.Endpoint, "defaults fill what is left out")
+	assert.Equal(t, configopaque.String("ghp-test-token"), gh.Token)
+	assert.Equal(t, "acme/shop", gh.Repository)
+	assert.Equal(t, "releasegate", gh.ContextPrefix)
+	assert.Equal(t, 10*time.Minute, gh.RetryOnFailure.MaxElapsedTime)
+	assert.True(t, gh.RetryOnFailure.Enabled)
+	assert.Equal(t, sink.DefaultQueueSize, gh.QueueSize)
+
+	gl := cfg.GitLab.Get()
+	require.NotNil(t, gl)
+	assert.Equal(t, "https://gitlab.example", gl.ClientConfig.Endpoint)
+	assert.Equal(t, "releasegate", gl.NamePrefix)
+
+	require.Len(t, cfg.Webhooks, 2)
+	assert.Equal(t, webhook.FormatJSON, cfg.Webhooks[0].Format, "list elements get the defaults too")
+	assert.Equal(t, sink.DefaultQueueSize, cfg.Webhooks[0].QueueSize)
+	assert.Equal(t, webhook.DefaultTimeout, cfg.Webhooks[0].ClientConfig.Timeout)
+	assert.Equal(t, configopaque.String("webhook-secret"), cfg.Webhooks[0].Secret)
+	assert.Equal(t, webhook.FormatCDEvents, cfg.Webhooks[1].Format)
+	assert.Equal(t, 50, cfg.Webhooks[1].QueueSize)
+
+	require.NotNil(t, cfg.JUnit.Get())
+	assert.Equal(t, "/tmp/releasegate-junit", cfg.JUnit.Get().Directory)
+
+	// Without a sink's key, the sink is off.
+	cfg, err = loadConfig(t, component.NewID(metadata.Type))
+	require.NoError(t, err)
+	assert.False(t, cfg.GitHub.HasValue())
+	assert.False(t, cfg.GitLab.HasValue())
+	assert.Empty(t, cfg.Webhooks)
+	assert.False(t, cfg.JUnit.HasValue())
+}
+
+// A misspelt key is an error, not a silently unsigned webhook or a status
+// that never goes out.
+func TestInvalidSinkConfig(t *testing.T) {
+	_, err := loadConfig(t, component.MustNewIDWithName("releasegate", "bad-sinks"))
+	require.ErrorContains(t, err, "unknown keys: tokn")
+
+	_, err = loadConfig(t, component.MustNewIDWithName("releasegate", "invalid-sinks"))
+	require.Error(t, err)
+	for _, want := range []string{
+		"github: token: must be set",
+		"github: target_url: template: target_url:1:30: executing",
+		"github: queue_size: must be at least 1, got 0",
+		"gitlab: project: must be set",
+		"webhooks[0]: endpoint: must be set",
+		`webhooks[0]: format: must be json or cdevents, got "xml"`,
+		"junit: directory: must be set",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 func TestConfigStruct(t *testing.T) {

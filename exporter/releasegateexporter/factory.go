@@ -9,12 +9,16 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/github"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/gitlab"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/junit"
 )
 
 const (
@@ -43,6 +47,9 @@ func createDefaultConfig() component.Config {
 		MaxRunDuration: defaultMaxRunDuration,
 		Retention:      defaultRetention,
 		MaxRuns:        defaultMaxRuns,
+		GitHub:         configoptional.Default(github.NewDefaultConfig()),
+		GitLab:         configoptional.Default(gitlab.NewDefaultConfig()),
+		JUnit:          configoptional.Default(junit.NewDefaultConfig()),
 	}
 }
 

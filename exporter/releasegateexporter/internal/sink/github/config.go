@@ -36,8 +36,6 @@ type Config struct {
 	sink.DeliveryConfig `mapstructure:",squash"`
 }
 
-var _ confmap.Validator = (*Config)(nil)
-
 // NewDefaultConfig is the configuration for github.com.
 func NewDefaultConfig() Config {
 	client := confighttp.NewDefaultClientConfig()
@@ -59,9 +57,9 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	return sink.Unmarshal(conf, c)
 }
 
-// Validate names each setting that is wrong; retry_on_failure validates
+// Check names each setting that is wrong; retry_on_failure validates
 // itself.
-func (c *Config) Validate() error {
+func (c *Config) Check() error {
 	var errs []error
 	endpoint := c.ClientConfig.Endpoint
 	if u, err := url.Parse(endpoint); endpoint == "" {

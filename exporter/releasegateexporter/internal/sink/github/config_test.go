@@ -17,10 +17,10 @@ func TestNewDefaultConfig(t *testing.T) {
 	assert.Equal(t, 10*time.Second, cfg.ClientConfig.Timeout)
 	assert.Equal(t, "releasegate", cfg.ContextPrefix)
 	assert.Equal(t, sink.NewDefaultDeliveryConfig(), cfg.DeliveryConfig)
-	require.EqualError(t, cfg.Validate(), "token: must be set")
+	require.EqualError(t, cfg.Check(), "token: must be set")
 
 	cfg.Token = testToken
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 }
 
 func TestConfigUnmarshal(t *testing.T) {
@@ -45,7 +45,7 @@ func TestConfigUnmarshal(t *testing.T) {
 	assert.Equal(t, 10, cfg.QueueSize)
 	assert.Equal(t, time.Minute, cfg.RetryOnFailure.MaxElapsedTime)
 	assert.True(t, cfg.RetryOnFailure.Enabled, "defaults are kept")
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -69,7 +69,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg := NewDefaultConfig()
 			cfg.Token = testToken
 			tt.modify(&cfg)
-			err := cfg.Validate()
+			err := cfg.Check()
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), testToken)
 		})
@@ -80,7 +80,7 @@ func TestConfigValidate(t *testing.T) {
 		for _, tt := range tests {
 			tt.modify(&cfg)
 		}
-		err := cfg.Validate()
+		err := cfg.Check()
 		require.Error(t, err)
 		for _, key := range []string{"endpoint", "token", "repository", "context_prefix", "target_url", "queue_size"} {
 			assert.Contains(t, err.Error(), key+": ")

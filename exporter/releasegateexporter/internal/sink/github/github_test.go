@@ -157,7 +157,7 @@ func newSink(t *testing.T, f *fakeGitHub, modify func(*Config)) *Sink {
 	if modify != nil {
 		modify(&cfg)
 	}
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 	s, err := New(&cfg, f.Client())
 	require.NoError(t, err)
 	return s

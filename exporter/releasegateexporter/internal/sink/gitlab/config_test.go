@@ -17,11 +17,11 @@ func TestNewDefaultConfig(t *testing.T) {
 	assert.Equal(t, 10*time.Second, cfg.ClientConfig.Timeout)
 	assert.Equal(t, "releasegate", cfg.NamePrefix)
 	assert.Equal(t, sink.NewDefaultDeliveryConfig(), cfg.DeliveryConfig)
-	require.EqualError(t, cfg.Validate(), "token: must be set\nproject: must be set")
+	require.EqualError(t, cfg.Check(), "token: must be set\nproject: must be set")
 
 	cfg.Token = testToken
 	cfg.Project = "42"
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 }
 
 func TestConfigUnmarshal(t *testing.T) {
@@ -46,7 +46,7 @@ func TestConfigUnmarshal(t *testing.T) {
 	assert.Equal(t, 10, cfg.QueueSize)
 	assert.Equal(t, time.Minute, cfg.RetryOnFailure.MaxElapsedTime)
 	assert.True(t, cfg.RetryOnFailure.Enabled, "defaults are kept")
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -71,7 +71,7 @@ func TestConfigValidate(t *testing.T) {
 			cfg.Token = testToken
 			cfg.Project = "group/name"
 			tt.modify(&cfg)
-			err := cfg.Validate()
+			err := cfg.Check()
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), testToken)
 		})
@@ -82,7 +82,7 @@ func TestConfigValidate(t *testing.T) {
 		for _, tt := range tests {
 			tt.modify(&cfg)
 		}
-		err := cfg.Validate()
+		err := cfg.Check()
 		require.Error(t, err)
 		for _, key := range []string{"endpoint", "token", "project", "name_prefix", "target_url", "queue_size"} {
 			assert.Contains(t, err.Error(), key+": ")

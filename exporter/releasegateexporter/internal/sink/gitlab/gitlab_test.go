@@ -163,7 +163,7 @@ func newSink(t *testing.T, f *fakeGitLab, modify func(*Config)) *Sink {
 	if modify != nil {
 		modify(&cfg)
 	}
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 	s, err := New(&cfg, f.Client())
 	require.NoError(t, err)
 	return s

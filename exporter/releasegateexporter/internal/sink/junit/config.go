@@ -28,8 +28,8 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	return sink.Unmarshal(conf, c)
 }
 
-// Validate names every invalid key.
-func (c *Config) Validate() error {
+// Check names every invalid key.
+func (c *Config) Check() error {
 	var err error
 	if c.Directory == "" {
 		err = errors.New("directory: must be set")

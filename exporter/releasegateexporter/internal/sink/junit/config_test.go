@@ -24,14 +24,14 @@ func TestConfigUnmarshal(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	cfg := NewDefaultConfig()
-	assert.EqualError(t, cfg.Validate(), "directory: must be set")
+	assert.EqualError(t, cfg.Check(), "directory: must be set")
 
 	cfg.Directory = "reports"
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 
 	cfg.QueueSize = 0
-	assert.EqualError(t, cfg.Validate(), "queue_size: must be at least 1, got 0")
+	assert.EqualError(t, cfg.Check(), "queue_size: must be at least 1, got 0")
 
 	cfg.Directory = ""
-	assert.EqualError(t, cfg.Validate(), "directory: must be set\nqueue_size: must be at least 1, got 0")
+	assert.EqualError(t, cfg.Check(), "directory: must be set\nqueue_size: must be at least 1, got 0")
 }

@@ -65,7 +65,7 @@ func newTestSink(t *testing.T) *Sink {
 	t.Helper()
 	cfg := NewDefaultConfig()
 	cfg.Directory = filepath.Join(t.TempDir(), "reports")
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 	s, err := New(&cfg)
 	require.NoError(t, err)
 	return s

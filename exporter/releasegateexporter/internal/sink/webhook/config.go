@@ -41,10 +41,7 @@ type Config struct {
 	sink.DeliveryConfig `mapstructure:",squash"`
 }
 
-var (
-	_ confmap.Validator   = (*Config)(nil)
-	_ confmap.Unmarshaler = (*Config)(nil)
-)
+var _ confmap.Unmarshaler = (*Config)(nil)
 
 // NewDefaultConfig is a webhook in json format, without an endpoint.
 func NewDefaultConfig() Config {
@@ -64,9 +61,9 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	return sink.Unmarshal(conf, c)
 }
 
-// Validate names each setting that is wrong. The endpoint is never quoted:
+// Check names each setting that is wrong. The endpoint is never quoted:
 // webhook URLs often carry a token.
-func (c *Config) Validate() error {
+func (c *Config) Check() error {
 	var errs []error
 	if c.ClientConfig.Endpoint == "" {
 		errs = append(errs, errors.New("endpoint: must be set"))

@@ -18,10 +18,10 @@ func TestNewDefaultConfig(t *testing.T) {
 	assert.Equal(t, 10*time.Second, cfg.ClientConfig.Timeout)
 	assert.Equal(t, sink.DefaultQueueSize, cfg.QueueSize)
 	assert.True(t, cfg.RetryOnFailure.Enabled)
-	assert.EqualError(t, cfg.Validate(), "endpoint: must be set")
+	assert.EqualError(t, cfg.Check(), "endpoint: must be set")
 
 	cfg.ClientConfig.Endpoint = "https://ci.example/hooks/releasegate"
-	assert.NoError(t, cfg.Validate())
+	assert.NoError(t, cfg.Check())
 }
 
 func TestValidate(t *testing.T) {
@@ -79,7 +79,7 @@ func TestValidate(t *testing.T) {
 			cfg := NewDefaultConfig()
 			cfg.ClientConfig.Endpoint = "https://ci.example/hooks/releasegate"
 			tt.modify(&cfg)
-			err := cfg.Validate()
+			err := cfg.Check()
 			require.Error(t, err)
 			for _, want := range tt.want {
 				assert.ErrorContains(t, err, want)
@@ -111,5 +111,5 @@ func TestUnmarshal(t *testing.T) {
 	assert.Equal(t, FormatCDEvents, cfg.Format)
 	assert.Equal(t, 5, cfg.QueueSize)
 	assert.False(t, cfg.RetryOnFailure.Enabled)
-	assert.NoError(t, cfg.Validate())
+	assert.NoError(t, cfg.Check())
 }

@@ -134,7 +134,7 @@ func (r *receiver) received() []request {
 // newSink builds the sink as the exporter does: the client comes from the
 // confighttp settings, so their headers and timeout apply.
 func newSink(t *testing.T, cfg *Config) *Sink {
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, cfg.Check())
 	client, err := cfg.ClientConfig.ToClient(t.Context(), componenttest.NewNopHost().GetExtensions(), componenttest.NewNopTelemetrySettings())
 	require.NoError(t, err)
 	t.Cleanup(client.CloseIdleConnections)
