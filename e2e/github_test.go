@@ -14,7 +14,7 @@ const githubToken = "ghp_e2e-secret-token"
 
 // commitStatus is one status GitHub received.
 type commitStatus struct {
-	Repo, SHA                               string
+	Repo, SHA                              string
 	State, Context, Description, TargetURL string
 }
 

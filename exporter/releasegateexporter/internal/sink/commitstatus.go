@@ -1,6 +1,12 @@
 package sink
 
-import "github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+)
 
 // CommitStatus is one status a code host (GitHub, GitLab) shows on a
 // commit: a gate's, or the run's own.
@@ -35,4 +41,29 @@ func CommitStatuses(run *verdict.Run, prefix string, link LinkTemplate) ([]Commi
 		return nil, err
 	}
 	return statuses, nil
+}
+
+// StatusMessages turns a run's commit statuses into messages, named
+// "failure status releasegate/checkout-latency of acme/shop@1a2b3c4" in
+// logs: request gives a status's host state and request body, send posts
+// the marshalled body.
+func StatusMessages(statuses []CommitStatus, commit string, request func(CommitStatus) (state string, body any), send func(context.Context, []byte) error) ([]Message, error) {
+	messages := make([]Message, len(statuses))
+	for i, st := range statuses {
+		state, body := request(st)
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		messages[i] = Message{
+			What: fmt.Sprintf("%s status %s of %s", state, st.Context, commit),
+			Send: func(ctx context.Context) error { return send(ctx, data) },
+		}
+	}
+	return messages, nil
+}
+
+// ShortSHA is how logs name a commit: owner/name@1a2b3c4.
+func ShortSHA(repository, sha string) string {
+	return repository + "@" + sha[:min(7, len(sha))]
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
@@ -104,4 +106,14 @@ func (e *StatusError) Error() string {
 		return fmt.Sprintf("HTTP %d", e.Code)
 	}
 	return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message)
+}
+
+// RetryAfterHeader is the wait a Retry-After header asks for, in seconds
+// (the HTTP-date form is not used by the CI services).
+func RetryAfterHeader(h http.Header) (time.Duration, bool) {
+	seconds, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || seconds < 0 {
+		return 0, false
+	}
+	return time.Duration(seconds) * time.Second, true
 }

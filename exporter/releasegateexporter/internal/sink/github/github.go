@@ -82,29 +82,20 @@ func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
 		}
 	}
 	endpoint := s.endpoint + "/repos/" + repo + "/statuses/" + url.PathEscape(run.Revision)
-	commit := repo + "@" + run.Revision[:min(7, len(run.Revision))]
+	commit := sink.ShortSHA(repo, run.Revision)
 
 	statuses, err := sink.CommitStatuses(run, s.prefix, s.link)
 	if err != nil {
 		return nil, err
 	}
-	messages := make([]sink.Message, len(statuses))
-	for i, st := range statuses {
-		body, err := json.Marshal(status{
+	return sink.StatusMessages(statuses, commit, func(st sink.CommitStatus) (string, any) {
+		return state(st.Status), status{
 			State:       state(st.Status),
 			Context:     st.Context,
 			TargetURL:   st.TargetURL,
 			Description: sink.Truncate(st.Description, maxDescription),
-		})
-		if err != nil {
-			return nil, err
 		}
-		messages[i] = sink.Message{
-			What: fmt.Sprintf("%s status %s of %s", state(st.Status), st.Context, commit),
-			Send: func(ctx context.Context) error { return s.send(ctx, endpoint, body) },
-		}
-	}
-	return messages, nil
+	}, func(ctx context.Context, body []byte) error { return s.send(ctx, endpoint, body) })
 }
 
 func (s *Sink) send(ctx context.Context, endpoint string, body []byte) error {
@@ -153,8 +144,8 @@ func errorFor(resp *http.Response, now time.Time) error {
 // limits), or until x-ratelimit-reset once x-ratelimit-remaining is 0
 // (primary ones).
 func rateLimit(h http.Header, now time.Time) (time.Duration, bool) {
-	if seconds, err := strconv.Atoi(h.Get("Retry-After")); err == nil && seconds >= 0 {
-		return time.Duration(seconds) * time.Second, true
+	if wait, ok := sink.RetryAfterHeader(h); ok {
+		return wait, true
 	}
 	if h.Get("X-Ratelimit-Remaining") != "0" {
 		return 0, false

@@ -13,9 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/config/configopaque"
 
@@ -80,29 +78,20 @@ func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
 		return nil, fmt.Errorf("run %q has no vcs.ref.head.revision", run.Run)
 	}
 	endpoint := s.statuses + url.PathEscape(run.Revision)
-	commit := s.project + "@" + run.Revision[:min(7, len(run.Revision))]
+	commit := sink.ShortSHA(s.project, run.Revision)
 
 	statuses, err := sink.CommitStatuses(run, s.prefix, s.link)
 	if err != nil {
 		return nil, err
 	}
-	messages := make([]sink.Message, len(statuses))
-	for i, st := range statuses {
-		body, err := json.Marshal(status{
+	return sink.StatusMessages(statuses, commit, func(st sink.CommitStatus) (string, any) {
+		return state(st.Status), status{
 			State:       state(st.Status),
 			Name:        st.Context,
 			TargetURL:   st.TargetURL,
 			Description: sink.Truncate(st.Description, maxDescription),
-		})
-		if err != nil {
-			return nil, err
 		}
-		messages[i] = sink.Message{
-			What: fmt.Sprintf("%s status %s of %s", state(st.Status), st.Context, commit),
-			Send: func(ctx context.Context) error { return s.send(ctx, endpoint, body) },
-		}
-	}
-	return messages, nil
+	}, func(ctx context.Context, body []byte) error { return s.send(ctx, endpoint, body) })
 }
 
 func (s *Sink) send(ctx context.Context, endpoint string, body []byte) error {
@@ -137,8 +126,8 @@ func result(resp *http.Response) error {
 		// 409: another update of the same status holds its lock.
 		return err
 	case resp.StatusCode == http.StatusTooManyRequests:
-		if seconds, serr := strconv.Atoi(resp.Header.Get("Retry-After")); serr == nil && seconds >= 0 {
-			return sink.RetryAfter(err, time.Duration(seconds)*time.Second)
+		if wait, ok := sink.RetryAfterHeader(resp.Header); ok {
+			return sink.RetryAfter(err, wait)
 		}
 		return err
 	default:

@@ -15,9 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 )
@@ -147,8 +145,8 @@ func statusError(resp *http.Response) error {
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		if seconds, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && seconds >= 0 {
-			return sink.RetryAfter(err, time.Duration(seconds)*time.Second)
+		if wait, ok := sink.RetryAfterHeader(resp.Header); ok {
+			return sink.RetryAfter(err, wait)
 		}
 	case code == http.StatusRequestTimeout:
 	case code >= 400 && code < 500:
