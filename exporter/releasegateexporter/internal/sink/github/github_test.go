@@ -1,7 +1,6 @@
 package github
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,18 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/sinktest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -61,7 +57,7 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 		f.mu.Lock()
 		f.requests++
 		f.mu.Unlock()
-		reply(w, http.StatusNotFound, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}`)
+		sinktest.Reply(w, http.StatusNotFound, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}`)
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -81,11 +77,11 @@ func (f *fakeGitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Header.Get("User-Agent") == "" {
-		reply(w, http.StatusForbidden, `{"message":"Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}`)
+		sinktest.Reply(w, http.StatusForbidden, `{"message":"Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}`)
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+testToken {
-		reply(w, http.StatusUnauthorized, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}`)
+		sinktest.Reply(w, http.StatusUnauthorized, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}`)
 		return
 	}
 	assert.Equal(f.t, "application/vnd.github+json", r.Header.Get("Accept"))
@@ -95,31 +91,31 @@ func (f *fakeGitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 
 	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
 	if repo != "acme/shop" {
-		reply(w, http.StatusNotFound, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/commits/statuses#create-a-commit-status","status":"404"}`)
+		sinktest.Reply(w, http.StatusNotFound, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/commits/statuses#create-a-commit-status","status":"404"}`)
 		return
 	}
 	sha := r.PathValue("sha")
 	if !sha40.MatchString(sha) {
-		reply(w, http.StatusUnprocessableEntity, fmt.Sprintf(`{"message":"No commit found for SHA: %s","documentation_url":"https://docs.github.com/rest","status":"422"}`, sha))
+		sinktest.Reply(w, http.StatusUnprocessableEntity, fmt.Sprintf(`{"message":"No commit found for SHA: %s","documentation_url":"https://docs.github.com/rest","status":"422"}`, sha))
 		return
 	}
 	var s status
 	decoder := json.NewDecoder(r.Body)
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(&s); err != nil {
-		reply(w, http.StatusBadRequest, `{"message":"Problems parsing JSON"}`)
+		sinktest.Reply(w, http.StatusBadRequest, `{"message":"Problems parsing JSON"}`)
 		return
 	}
 	if !slices.Contains([]string{"error", "failure", "pending", "success"}, s.State) {
-		reply(w, http.StatusUnprocessableEntity, `{"message":"Validation Failed","errors":[{"resource":"Status","field":"state","code":"invalid"}]}`)
+		sinktest.Reply(w, http.StatusUnprocessableEntity, `{"message":"Validation Failed","errors":[{"resource":"Status","field":"state","code":"invalid"}]}`)
 		return
 	}
 	if utf8.RuneCountInString(s.Description) > 140 {
-		reply(w, http.StatusUnprocessableEntity, `{"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","field":"description","message":"description is too long (maximum is 140 characters)"}]}`)
+		sinktest.Reply(w, http.StatusUnprocessableEntity, `{"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","field":"description","message":"description is too long (maximum is 140 characters)"}]}`)
 		return
 	}
 	f.statuses = append(f.statuses, received{Repo: repo, SHA: sha, status: s})
-	reply(w, http.StatusCreated, fmt.Sprintf(`{"id":%d,"state":%q,"context":%q}`, len(f.statuses), s.State, s.Context))
+	sinktest.Reply(w, http.StatusCreated, fmt.Sprintf(`{"id":%d,"state":%q,"context":%q}`, len(f.statuses), s.State, s.Context))
 }
 
 func (f *fakeGitHub) answerFirst(answers ...func(http.ResponseWriter)) {
@@ -132,21 +128,6 @@ func (f *fakeGitHub) received() (int, []received) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.requests, slices.Clone(f.statuses)
-}
-
-func reply(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
-}
-
-func answer(code int, headers map[string]string, body string) func(http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for k, v := range headers {
-			w.Header().Set(k, v)
-		}
-		reply(w, code, body)
-	}
 }
 
 func newSink(t *testing.T, f *fakeGitHub, modify func(*Config)) *Sink {
@@ -440,31 +421,6 @@ func TestErrorFor(t *testing.T) {
 	}
 }
 
-// counts is a sink.Telemetry.
-type counts struct{ sent, retried, failed, dropped, skipped atomic.Int32 }
-
-func (c *counts) Sent()    { c.sent.Add(1) }
-func (c *counts) Retried() { c.retried.Add(1) }
-func (c *counts) Failed()  { c.failed.Add(1) }
-func (c *counts) Dropped() { c.dropped.Add(1) }
-func (c *counts) Skipped() { c.skipped.Add(1) }
-
-// deliver publishes the events through a real queue and waits until it
-// has delivered them.
-func deliver(t *testing.T, s sink.Sink, events ...sink.Event) (*counts, *observer.ObservedLogs) {
-	core, logs := observer.New(zap.DebugLevel)
-	c := &counts{}
-	retry := configretry.BackOffConfig{Enabled: true, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, Multiplier: 2, MaxElapsedTime: 5 * time.Second}
-	q := sink.NewQueue("github", s, 100, retry, zap.New(core), c)
-	for _, e := range events {
-		q.Publish(e)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
-	return c, logs
-}
-
 func contexts(statuses []received) []string {
 	var names []string
 	for _, s := range statuses {
@@ -475,7 +431,7 @@ func contexts(statuses []received) []string {
 
 func TestQueueDelivers(t *testing.T) {
 	f := newFakeGitHub(t)
-	c, _ := deliver(t, newSink(t, f, nil),
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil),
 		sink.Event{Kind: sink.RunStarted, Run: openRun()},
 		sink.Event{Kind: sink.RunFinished, Run: finishedRun()},
 		sink.Event{Kind: sink.RunAbandoned, Run: openRun()},
@@ -496,43 +452,43 @@ func TestQueueDelivers(t *testing.T) {
 	for _, s := range statuses {
 		assert.Equal(t, testSHA, s.SHA)
 	}
-	assert.EqualValues(t, 8, c.sent.Load())
-	assert.Zero(t, c.retried.Load()+c.failed.Load()+c.dropped.Load()+c.skipped.Load())
+	assert.EqualValues(t, 8, c.Delivered.Load())
+	assert.Zero(t, c.Retries.Load()+c.Failures.Load()+c.Drops.Load()+c.Skips.Load())
 }
 
 func TestQueueWaitsOutRateLimit(t *testing.T) {
 	f := newFakeGitHub(t)
-	f.answerFirst(answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "1"}, `{"message":"You have exceeded a secondary rate limit."}`))
+	f.answerFirst(sinktest.Answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "1"}, `{"message":"You have exceeded a secondary rate limit."}`))
 	run := openRun()
 	run.Gates = run.Gates[:1]
 
 	start := time.Now()
-	c, _ := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
 
 	assert.GreaterOrEqual(t, time.Since(start), time.Second)
 	requests, statuses := f.received()
 	assert.Equal(t, 3, requests)
 	assert.Equal(t, []string{"pending releasegate/checkout-latency", "pending releasegate"}, contexts(statuses))
-	assert.EqualValues(t, 2, c.sent.Load())
-	assert.EqualValues(t, 1, c.retried.Load())
-	assert.Zero(t, c.failed.Load())
+	assert.EqualValues(t, 2, c.Delivered.Load())
+	assert.EqualValues(t, 1, c.Retries.Load())
+	assert.Zero(t, c.Failures.Load())
 }
 
 func TestQueueRetriesServerErrors(t *testing.T) {
 	f := newFakeGitHub(t)
 	f.answerFirst(
-		answer(http.StatusServiceUnavailable, nil, `{"message":"Service Unavailable"}`),
-		answer(http.StatusBadGateway, nil, "<html>502 Bad Gateway</html>"),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, `{"message":"Service Unavailable"}`),
+		sinktest.Answer(http.StatusBadGateway, nil, "<html>502 Bad Gateway</html>"),
 	)
 
-	c, logs := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	c, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
 
 	requests, statuses := f.received()
 	assert.Equal(t, 6, requests)
 	assert.Len(t, statuses, 4)
-	assert.EqualValues(t, 4, c.sent.Load())
-	assert.EqualValues(t, 2, c.retried.Load())
-	assert.Zero(t, c.failed.Load())
+	assert.EqualValues(t, 4, c.Delivered.Load())
+	assert.EqualValues(t, 2, c.Retries.Load())
+	assert.Zero(t, c.Failures.Load())
 	retries := logs.FilterMessage("Retrying").All()
 	require.Len(t, retries, 2)
 	assert.Equal(t, "HTTP 503: Service Unavailable", retries[0].ContextMap()["error"])
@@ -558,13 +514,13 @@ func TestQueueFailsPermanently(t *testing.T) {
 				tt.run(&run)
 			}
 
-			c, logs := deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
+			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
 
 			requests, statuses := f.received()
 			assert.Equal(t, 1, requests, "no retry")
 			assert.Empty(t, statuses)
-			assert.EqualValues(t, 1, c.failed.Load())
-			assert.Zero(t, c.sent.Load()+c.retried.Load())
+			assert.EqualValues(t, 1, c.Failures.Load())
+			assert.Zero(t, c.Delivered.Load()+c.Retries.Load())
 			failures := logs.FilterMessage("Message not delivered").All()
 			require.Len(t, failures, 1)
 			assert.Equal(t, tt.want, failures[0].ContextMap()["error"])
@@ -575,10 +531,10 @@ func TestQueueFailsPermanently(t *testing.T) {
 func TestTokenNeverShown(t *testing.T) {
 	f := newFakeGitHub(t)
 	f.answerFirst(
-		answer(http.StatusUnauthorized, nil, `{"message":"Bad credentials"}`),
-		answer(http.StatusForbidden, map[string]string{"Retry-After": "0"}, `{"message":"secondary rate limit"}`),
-		answer(http.StatusUnprocessableEntity, nil, `{"message":"Validation Failed"}`),
-		answer(http.StatusServiceUnavailable, nil, "unavailable"),
+		sinktest.Answer(http.StatusUnauthorized, nil, `{"message":"Bad credentials"}`),
+		sinktest.Answer(http.StatusForbidden, map[string]string{"Retry-After": "0"}, `{"message":"secondary rate limit"}`),
+		sinktest.Answer(http.StatusUnprocessableEntity, nil, `{"message":"Validation Failed"}`),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, "unavailable"),
 	)
 	s := newSink(t, f, nil)
 	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
@@ -603,12 +559,12 @@ func TestTokenNeverShown(t *testing.T) {
 
 	f = newFakeGitHub(t)
 	f.answerFirst(
-		answer(http.StatusServiceUnavailable, nil, `{"message":"Service Unavailable"}`),
-		answer(http.StatusForbidden, nil, `{"message":"Resource not accessible by integration"}`),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, `{"message":"Service Unavailable"}`),
+		sinktest.Answer(http.StatusForbidden, nil, `{"message":"Resource not accessible by integration"}`),
 	)
 	run = finishedRun()
 	run.Gates = nil
-	_, logs := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
+	_, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
 	require.Equal(t, 2, logs.Len(), "a retry and a failure")
 	for _, entry := range logs.All() {
 		shown = append(shown, entry.Message, fmt.Sprint(entry.ContextMap()))

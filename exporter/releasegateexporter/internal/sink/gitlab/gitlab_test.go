@@ -1,7 +1,6 @@
 package gitlab
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,18 +10,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/sinktest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -62,7 +58,7 @@ func newFakeGitLab(t *testing.T) *fakeGitLab {
 		f.mu.Lock()
 		f.requests++
 		f.mu.Unlock()
-		reply(w, http.StatusNotFound, `{"error":"404 Not Found"}`)
+		sinktest.Reply(w, http.StatusNotFound, `{"error":"404 Not Found"}`)
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -82,7 +78,7 @@ func (f *fakeGitLab) createStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Header.Get("PRIVATE-TOKEN") != testToken {
-		reply(w, http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+		sinktest.Reply(w, http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
 		return
 	}
 	assert.Equal(f.t, "application/json", r.Header.Get("Content-Type"))
@@ -90,32 +86,32 @@ func (f *fakeGitLab) createStatus(w http.ResponseWriter, r *http.Request) {
 
 	// The mux unescapes group%2Fname into one path value.
 	if project := r.PathValue("project"); project != "group/name" && project != "42" {
-		reply(w, http.StatusNotFound, `{"message":"404 Project Not Found"}`)
+		sinktest.Reply(w, http.StatusNotFound, `{"message":"404 Project Not Found"}`)
 		return
 	}
 	sha := r.PathValue("sha")
 	if !sha40.MatchString(sha) {
-		reply(w, http.StatusNotFound, `{"message":"404 Commit Not Found"}`)
+		sinktest.Reply(w, http.StatusNotFound, `{"message":"404 Commit Not Found"}`)
 		return
 	}
 	var s status
 	decoder := json.NewDecoder(r.Body)
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(&s); err != nil {
-		reply(w, http.StatusBadRequest, `{"error":"400 Bad request"}`)
+		sinktest.Reply(w, http.StatusBadRequest, `{"error":"400 Bad request"}`)
 		return
 	}
 	if !slices.Contains([]string{"pending", "running", "success", "failed", "canceled", "skipped"}, s.State) {
-		reply(w, http.StatusBadRequest, `{"error":"state does not have a valid value"}`)
+		sinktest.Reply(w, http.StatusBadRequest, `{"error":"state does not have a valid value"}`)
 		return
 	}
 	if utf8.RuneCountInString(s.Description) > 255 {
-		reply(w, http.StatusBadRequest, `{"message":{"description":["is too long (maximum is 255 characters)"]}}`)
+		sinktest.Reply(w, http.StatusBadRequest, `{"message":{"description":["is too long (maximum is 255 characters)"]}}`)
 		return
 	}
 	key := sha + " " + s.Name
 	if f.open[key] == "running" && s.State == "running" {
-		reply(w, http.StatusBadRequest, `{"message":"Cannot transition status via :run from :running (Reason(s): Status cannot transition via \"run\")"}`)
+		sinktest.Reply(w, http.StatusBadRequest, `{"message":"Cannot transition status via :run from :running (Reason(s): Status cannot transition via \"run\")"}`)
 		return
 	}
 	if s.State == "pending" || s.State == "running" {
@@ -124,7 +120,7 @@ func (f *fakeGitLab) createStatus(w http.ResponseWriter, r *http.Request) {
 		delete(f.open, key)
 	}
 	f.statuses = append(f.statuses, received{RequestURI: r.RequestURI, status: s})
-	reply(w, http.StatusCreated, fmt.Sprintf(`{"id":%d,"sha":%q,"status":%q,"name":%q}`, len(f.statuses), sha, s.State, s.Name))
+	sinktest.Reply(w, http.StatusCreated, fmt.Sprintf(`{"id":%d,"sha":%q,"status":%q,"name":%q}`, len(f.statuses), sha, s.State, s.Name))
 }
 
 func (f *fakeGitLab) answerFirst(answers ...func(http.ResponseWriter)) {
@@ -137,21 +133,6 @@ func (f *fakeGitLab) received() (int, []received) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.requests, slices.Clone(f.statuses)
-}
-
-func reply(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
-}
-
-func answer(code int, headers map[string]string, body string) func(http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for k, v := range headers {
-			w.Header().Set(k, v)
-		}
-		reply(w, code, body)
-	}
 }
 
 func newSink(t *testing.T, f *fakeGitLab, modify func(*Config)) *Sink {
@@ -393,31 +374,6 @@ func TestResult(t *testing.T) {
 	}
 }
 
-// counts is a sink.Telemetry.
-type counts struct{ sent, retried, failed, dropped, skipped atomic.Int32 }
-
-func (c *counts) Sent()    { c.sent.Add(1) }
-func (c *counts) Retried() { c.retried.Add(1) }
-func (c *counts) Failed()  { c.failed.Add(1) }
-func (c *counts) Dropped() { c.dropped.Add(1) }
-func (c *counts) Skipped() { c.skipped.Add(1) }
-
-// deliver publishes the events through a real queue and waits until it
-// has delivered them.
-func deliver(t *testing.T, s sink.Sink, events ...sink.Event) (*counts, *observer.ObservedLogs) {
-	core, logs := observer.New(zap.DebugLevel)
-	c := &counts{}
-	retry := configretry.BackOffConfig{Enabled: true, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond, Multiplier: 2, MaxElapsedTime: 5 * time.Second}
-	q := sink.NewQueue("gitlab", s, 100, retry, zap.New(core), c)
-	for _, e := range events {
-		q.Publish(e)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
-	return c, logs
-}
-
 func names(statuses []received) []string {
 	var names []string
 	for _, s := range statuses {
@@ -428,7 +384,7 @@ func names(statuses []received) []string {
 
 func TestQueueDelivers(t *testing.T) {
 	f := newFakeGitLab(t)
-	c, _ := deliver(t, newSink(t, f, nil),
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil),
 		sink.Event{Kind: sink.RunStarted, Run: openRun()},
 		sink.Event{Kind: sink.RunFinished, Run: finishedRun()},
 		sink.Event{Kind: sink.RunAbandoned, Run: openRun()},
@@ -449,43 +405,43 @@ func TestQueueDelivers(t *testing.T) {
 	for _, s := range statuses {
 		assert.Equal(t, "/api/v4/projects/group%2Fname/statuses/"+testSHA, s.RequestURI)
 	}
-	assert.EqualValues(t, 8, c.sent.Load())
-	assert.Zero(t, c.retried.Load()+c.failed.Load()+c.dropped.Load()+c.skipped.Load())
+	assert.EqualValues(t, 8, c.Delivered.Load())
+	assert.Zero(t, c.Retries.Load()+c.Failures.Load()+c.Drops.Load()+c.Skips.Load())
 }
 
 func TestQueueWaitsOutRateLimit(t *testing.T) {
 	f := newFakeGitLab(t)
-	f.answerFirst(answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "1"}, "Retry later\n"))
+	f.answerFirst(sinktest.Answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "1"}, "Retry later\n"))
 	run := openRun()
 	run.Gates = run.Gates[:1]
 
 	start := time.Now()
-	c, _ := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
 
 	assert.GreaterOrEqual(t, time.Since(start), time.Second)
 	requests, statuses := f.received()
 	assert.Equal(t, 3, requests)
 	assert.Equal(t, []string{"running releasegate/checkout-latency", "running releasegate"}, names(statuses))
-	assert.EqualValues(t, 2, c.sent.Load())
-	assert.EqualValues(t, 1, c.retried.Load())
-	assert.Zero(t, c.failed.Load())
+	assert.EqualValues(t, 2, c.Delivered.Load())
+	assert.EqualValues(t, 1, c.Retries.Load())
+	assert.Zero(t, c.Failures.Load())
 }
 
 func TestQueueRetries(t *testing.T) {
 	f := newFakeGitLab(t)
 	f.answerFirst(
-		answer(http.StatusServiceUnavailable, nil, `{"message":"503 Service Unavailable"}`),
-		answer(http.StatusConflict, nil, `{"message":"409 Conflict"}`),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, `{"message":"503 Service Unavailable"}`),
+		sinktest.Answer(http.StatusConflict, nil, `{"message":"409 Conflict"}`),
 	)
 
-	c, logs := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	c, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
 
 	requests, statuses := f.received()
 	assert.Equal(t, 6, requests)
 	assert.Len(t, statuses, 4)
-	assert.EqualValues(t, 4, c.sent.Load())
-	assert.EqualValues(t, 2, c.retried.Load())
-	assert.Zero(t, c.failed.Load())
+	assert.EqualValues(t, 4, c.Delivered.Load())
+	assert.EqualValues(t, 2, c.Retries.Load())
+	assert.Zero(t, c.Failures.Load())
 	retries := logs.FilterMessage("Retrying").All()
 	require.Len(t, retries, 2)
 	assert.Equal(t, "HTTP 503: 503 Service Unavailable", retries[0].ContextMap()["error"])
@@ -512,13 +468,13 @@ func TestQueueFailsPermanently(t *testing.T) {
 				tt.run(&run)
 			}
 
-			c, logs := deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
+			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
 
 			requests, statuses := f.received()
 			assert.Equal(t, 1, requests, "no retry")
 			assert.Empty(t, statuses)
-			assert.EqualValues(t, 1, c.failed.Load())
-			assert.Zero(t, c.sent.Load()+c.retried.Load())
+			assert.EqualValues(t, 1, c.Failures.Load())
+			assert.Zero(t, c.Delivered.Load()+c.Retries.Load())
 			failures := logs.FilterMessage("Message not delivered").All()
 			require.Len(t, failures, 1)
 			assert.Equal(t, tt.want, failures[0].ContextMap()["error"])
@@ -529,10 +485,10 @@ func TestQueueFailsPermanently(t *testing.T) {
 func TestTokenNeverShown(t *testing.T) {
 	f := newFakeGitLab(t)
 	f.answerFirst(
-		answer(http.StatusUnauthorized, nil, `{"message":"401 Unauthorized"}`),
-		answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "0"}, "Retry later"),
-		answer(http.StatusBadRequest, nil, `{"message":{"name":["is invalid"]}}`),
-		answer(http.StatusServiceUnavailable, nil, "unavailable"),
+		sinktest.Answer(http.StatusUnauthorized, nil, `{"message":"401 Unauthorized"}`),
+		sinktest.Answer(http.StatusTooManyRequests, map[string]string{"Retry-After": "0"}, "Retry later"),
+		sinktest.Answer(http.StatusBadRequest, nil, `{"message":{"name":["is invalid"]}}`),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, "unavailable"),
 	)
 	s := newSink(t, f, nil)
 	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
@@ -557,12 +513,12 @@ func TestTokenNeverShown(t *testing.T) {
 
 	f = newFakeGitLab(t)
 	f.answerFirst(
-		answer(http.StatusServiceUnavailable, nil, `{"message":"503 Service Unavailable"}`),
-		answer(http.StatusForbidden, nil, `{"message":"403 Forbidden"}`),
+		sinktest.Answer(http.StatusServiceUnavailable, nil, `{"message":"503 Service Unavailable"}`),
+		sinktest.Answer(http.StatusForbidden, nil, `{"message":"403 Forbidden"}`),
 	)
 	run = finishedRun()
 	run.Gates = nil
-	_, logs := deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
+	_, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
 	require.Equal(t, 2, logs.Len(), "a retry and a failure")
 	for _, entry := range logs.All() {
 		shown = append(shown, entry.Message, fmt.Sprint(entry.ContextMap()))

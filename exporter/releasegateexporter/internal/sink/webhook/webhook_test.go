@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/sinktest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -277,61 +276,31 @@ func TestStatuses(t *testing.T) {
 			assert.Equal(t, strings.Join(strings.Fields(tt.answer.body), " "), status.Message)
 
 			// The queue is what tells the kinds of errors apart.
-			tel := &counts{}
+			tel := &sinktest.Counts{}
 			retry := configretry.BackOffConfig{Enabled: true, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond, Multiplier: 1, MaxElapsedTime: 100 * time.Millisecond}
 			q := sink.NewQueue("test", s, 1, retry, zap.NewNop(), tel)
 			q.Publish(runEvents()[0])
 			require.NoError(t, q.Shutdown(t.Context()))
-			assert.Equal(t, int64(1), tel.failed.Load())
+			assert.Equal(t, int64(1), tel.Failures.Load())
 			if tt.permanent || tt.asked {
-				assert.Zero(t, tel.retried.Load())
+				assert.Zero(t, tel.Retries.Load())
 				assert.Len(t, r.received(), 2)
 			} else {
-				assert.Positive(t, tel.retried.Load())
+				assert.Positive(t, tel.Retries.Load())
 			}
 		})
 	}
-}
-
-type counts struct {
-	sent, retried, failed, dropped, skipped atomic.Int64
-}
-
-func (c *counts) Sent()    { c.sent.Add(1) }
-func (c *counts) Retried() { c.retried.Add(1) }
-func (c *counts) Failed()  { c.failed.Add(1) }
-func (c *counts) Dropped() { c.dropped.Add(1) }
-func (c *counts) Skipped() { c.skipped.Add(1) }
-
-var testBackOff = configretry.BackOffConfig{
-	Enabled:         true,
-	InitialInterval: 10 * time.Millisecond,
-	MaxInterval:     50 * time.Millisecond,
-	Multiplier:      2,
-	MaxElapsedTime:  5 * time.Second,
-}
-
-func deliver(t *testing.T, s sink.Sink, logger *zap.Logger, events ...sink.Event) *counts {
-	tel := &counts{}
-	q := sink.NewQueue("webhook", s, 10, testBackOff, logger, tel)
-	for _, e := range events {
-		q.Publish(e)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
-	return tel
 }
 
 func TestDeliveryRetries(t *testing.T) {
 	r := newReceiver(t, answer{status: http.StatusServiceUnavailable})
 	s := newSink(t, testConfig(r.URL, FormatJSON))
 
-	tel := deliver(t, s, zap.NewNop(), runEvents()[0])
+	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
 
-	assert.Equal(t, int64(1), tel.sent.Load())
-	assert.Equal(t, int64(1), tel.retried.Load())
-	assert.Zero(t, tel.failed.Load())
+	assert.Equal(t, int64(1), tel.Delivered.Load())
+	assert.Equal(t, int64(1), tel.Retries.Load())
+	assert.Zero(t, tel.Failures.Load())
 	got := r.received()
 	require.Len(t, got, 2)
 	assert.Equal(t, got[0].body, got[1].body, "a retry sends the same body")
@@ -343,10 +312,10 @@ func TestDeliveryRetryAfter(t *testing.T) {
 	s := newSink(t, testConfig(r.URL, FormatJSON))
 
 	start := time.Now()
-	tel := deliver(t, s, zap.NewNop(), runEvents()[0])
+	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
 
-	assert.Equal(t, int64(1), tel.sent.Load())
-	assert.Equal(t, int64(1), tel.retried.Load())
+	assert.Equal(t, int64(1), tel.Delivered.Load())
+	assert.Equal(t, int64(1), tel.Retries.Load())
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "waits as asked, not the 10ms backoff")
 	assert.Len(t, r.received(), 2)
 }
@@ -355,11 +324,11 @@ func TestDeliveryFailsPermanently(t *testing.T) {
 	r := newReceiver(t, answer{status: http.StatusBadRequest, body: `{"error": "unknown hook"}`})
 	s := newSink(t, testConfig(r.URL, FormatJSON))
 
-	tel := deliver(t, s, zap.NewNop(), runEvents()[0])
+	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
 
-	assert.Zero(t, tel.sent.Load())
-	assert.Zero(t, tel.retried.Load())
-	assert.Equal(t, int64(1), tel.failed.Load())
+	assert.Zero(t, tel.Delivered.Load())
+	assert.Zero(t, tel.Retries.Load())
+	assert.Equal(t, int64(1), tel.Failures.Load())
 	assert.Len(t, r.received(), 1)
 }
 
@@ -396,13 +365,13 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 				}
 
 				core, logs := observer.New(zapcore.DebugLevel)
-				tel := &counts{}
+				tel := &sinktest.Counts{}
 				q := sink.NewQueue("webhook", s, 10, cfg.RetryOnFailure, zap.New(core), tel)
 				for _, e := range runEvents() {
 					q.Publish(e)
 				}
 				require.NoError(t, q.Shutdown(t.Context()))
-				assert.Positive(t, tel.failed.Load())
+				assert.Positive(t, tel.Failures.Load())
 				require.NotZero(t, logs.Len())
 				for _, entry := range logs.All() {
 					fields, err := json.Marshal(entry.ContextMap())
