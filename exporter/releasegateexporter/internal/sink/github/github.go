@@ -4,7 +4,6 @@
 package github
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -99,26 +98,13 @@ func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
 }
 
 func (s *Sink) send(ctx context.Context, endpoint string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return sink.Permanent(err)
-	}
-	req.Header.Set("Accept", "application/vnd.github+json")
-	req.Header.Set("Authorization", "Bearer "+string(s.token))
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "releasegate")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 == 2 {
-		// Drained, so that the connection is reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-		return nil
-	}
-	return errorFor(resp, time.Now())
+	return sink.Post(ctx, s.client, endpoint, http.Header{
+		"Accept":               {"application/vnd.github+json"},
+		"Authorization":        {"Bearer " + string(s.token)},
+		"X-Github-Api-Version": {"2022-11-28"},
+		"Content-Type":         {"application/json"},
+		"User-Agent":           {"releasegate"},
+	}, body, func(resp *http.Response) error { return errorFor(resp, time.Now()) })
 }
 
 // errorFor classifies an answer that was not a success.

@@ -4,7 +4,6 @@
 package gitlab
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,28 +94,16 @@ func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
 }
 
 func (s *Sink) send(ctx context.Context, endpoint string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return sink.Permanent(err)
-	}
-	req.Header.Set("PRIVATE-TOKEN", string(s.token))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "releasegate")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return result(resp)
+	return sink.Post(ctx, s.client, endpoint, http.Header{
+		"Private-Token": {string(s.token)},
+		"Content-Type":  {"application/json"},
+		"User-Agent":    {"releasegate"},
+	}, body, result)
 }
 
-// result classifies GitLab's answer: nil once the status is set.
+// result classifies GitLab's answer to a failed request; nil when the
+// status was already set.
 func result(resp *http.Response) error {
-	if resp.StatusCode/100 == 2 {
-		// Drained, so that the connection is reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-		return nil
-	}
 	err := &sink.StatusError{Code: resp.StatusCode, Message: message(resp.Body)}
 	switch {
 	case resp.StatusCode == http.StatusBadRequest && strings.Contains(err.Message, "Cannot transition status"):

@@ -319,8 +319,6 @@ func TestResult(t *testing.T) {
 		body    string
 		want    error
 	}{
-		{name: "created", code: 201, body: `{"id":1}`},
-		{name: "updated", code: 200, body: `{"id":1}`},
 		{
 			name: "already running", code: 400,
 			body: `{"message":"Cannot transition status via :run from :running (Reason(s): Status cannot transition via \"run\")"}`,

@@ -4,13 +4,11 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,47 +89,19 @@ func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
 
 // message posts body once per Send. event, when set, goes in EventHeader.
 func (s *Sink) message(what, contentType string, body []byte, event string) sink.Message {
-	var signature string
+	header := http.Header{"Content-Type": {contentType}}
+	if event != "" {
+		header.Set(EventHeader, event)
+	}
 	if s.secret != nil {
-		signature = sign(s.secret, body)
+		header.Set(SignatureHeader, sign(s.secret, body))
 	}
 	return sink.Message{
 		What: what,
 		Send: func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
-			if err != nil {
-				return sink.Permanent(withoutURL(err))
-			}
-			req.Header.Set("Content-Type", contentType)
-			if event != "" {
-				req.Header.Set(EventHeader, event)
-			}
-			if signature != "" {
-				req.Header.Set(SignatureHeader, signature)
-			}
-			resp, err := s.client.Do(req)
-			if err != nil {
-				return withoutURL(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-				// Drained, so that the connection is reused.
-				_, _ = io.Copy(io.Discard, resp.Body)
-				return nil
-			}
-			return statusError(resp)
+			return sink.Post(ctx, s.client, s.endpoint, header, body, statusError)
 		},
 	}
-}
-
-// withoutURL drops the endpoint from a client error: webhook URLs often
-// carry a token, and errors end up in logs.
-func withoutURL(err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return fmt.Errorf("%s webhook: %w", uerr.Op, uerr.Err)
-	}
-	return err
 }
 
 // statusError classifies a failed answer: a 4xx other than 408 and 429 is
