@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -28,7 +27,6 @@ type releasegateExporter struct {
 	cfg        *Config
 	store      *runStore
 	sinks      publisher
-	serverCfg  confighttp.ServerConfig
 	settings   component.TelemetrySettings
 	telemetry  *metadata.Telemetry
 	sweepEvery time.Duration
@@ -52,7 +50,6 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 			retention:      cfg.Retention,
 			maxRuns:        cfg.MaxRuns,
 		}),
-		serverCfg: cfg.Server,
 		settings:  set,
 		telemetry: telemetry,
 		// Timeouts are noticed within a tenth of the idle timeout (at most 1s).
@@ -69,11 +66,11 @@ func (e *releasegateExporter) start(ctx context.Context, host component.Host) er
 	}
 	e.sinks.queues = queues
 	e.store.publishing = len(queues) > 0
-	ln, err := e.serverCfg.ToListener(ctx)
+	ln, err := e.cfg.Server.ToListener(ctx)
 	if err != nil {
 		return err
 	}
-	e.server, err = e.serverCfg.ToServer(ctx, host.GetExtensions(), e.settings, e.api())
+	e.server, err = e.cfg.Server.ToServer(ctx, host.GetExtensions(), e.settings, e.api())
 	if err != nil {
 		_ = ln.Close()
 		return err
