@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ type Gates struct {
 	run        *vm.Program
 	gates      []CompiledGate
 	byName     map[string]int
+	index      gateIndex
+	indexed    bool // false evaluates every gate, to check the index against
 	evaluators sync.Pool
 }
 
@@ -29,13 +32,21 @@ type CompiledGate struct {
 	Gate
 	match, assert *vm.Program
 	fail, warn    runCondition
+	// pins are the match's conjuncts that fix a span field to literals,
+	// checked without the VM; when onlyPins, they are the whole match.
+	pins     []pin
+	onlyPins bool
 }
 
 // Compile compiles and validates every expression of the document against its
 // environment. The error lists every problem, one per line, each naming the
 // gate, the field and the position in the expression.
 func Compile(doc Document) (*Gates, error) {
-	g := &Gates{runSource: doc.Run, byName: make(map[string]int, len(doc.Gates))}
+	return compile(doc, true)
+}
+
+func compile(doc Document, indexed bool) (*Gates, error) {
+	g := &Gates{runSource: doc.Run, byName: make(map[string]int, len(doc.Gates)), indexed: indexed}
 	if g.runSource == "" {
 		g.runSource = DefaultRun
 	}
@@ -57,7 +68,10 @@ func Compile(doc Document) (*Gates, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g.evaluators.New = func() any { return &Evaluator{gates: g, env: newSpanEnv()} }
+	g.index = newGateIndex(g.gates)
+	g.evaluators.New = func() any {
+		return &Evaluator{gates: g, env: newSpanEnv(), seen: make([]uint64, len(g.gates))}
+	}
 	return g, nil
 }
 
@@ -89,6 +103,7 @@ func compileGate(index int, gate Gate) (CompiledGate, []error) {
 	compile("fail", cg.Fail, &fail, compileRun)
 	compile("warn", gate.Warn, &warn, compileRun)
 	cg.fail, cg.warn = newRunCondition(fail), newRunCondition(warn)
+	cg.pins, cg.onlyPins = pins(gate.Match)
 	return cg, errs
 }
 
@@ -156,6 +171,10 @@ type Evaluator struct {
 	vm     vm.VM
 	env    *spanEnv
 	result Result
+	// candidates of the current span, deduplicated with seen[i] == epoch.
+	candidates []int
+	seen       []uint64
+	epoch      uint64
 }
 
 // Evaluator returns an evaluator from the gates' pool.
@@ -176,8 +195,18 @@ func (e *Evaluator) Evaluate(resource pcommon.Resource, scope pcommon.Instrument
 	r.Matched, r.Violated, r.Errored, r.MatchErrors = r.Matched[:0], r.Violated[:0], r.Errored[:0], r.MatchErrors[:0]
 	e.env.set(resource, scope, span)
 
-	for i := range e.gates.gates {
-		holds, err := e.holds(e.gates.gates[i].match)
+	for _, i := range e.candidatesFor(resource, span) {
+		g := &e.gates.gates[i]
+		if e.gates.indexed {
+			if !g.pinsHold(resource, span) {
+				continue
+			}
+			if g.onlyPins {
+				r.Matched = append(r.Matched, i)
+				continue
+			}
+		}
+		holds, err := e.holds(g.match)
 		switch {
 		case err != nil:
 			r.MatchErrors = append(r.MatchErrors, i)
@@ -205,6 +234,50 @@ func (e *Evaluator) Evaluate(resource pcommon.Resource, scope pcommon.Instrument
 		}
 	}
 	return r
+}
+
+// candidatesFor lists, in document order, the gates the span may match:
+// those the index files under the span's values, and those without pins.
+// Spans that match no gate cost a few map look-ups and no allocation.
+func (e *Evaluator) candidatesFor(resource pcommon.Resource, span ptrace.Span) []int {
+	e.candidates = e.candidates[:0]
+	if !e.gates.indexed {
+		for i := range e.gates.gates {
+			e.candidates = append(e.candidates, i)
+		}
+		return e.candidates
+	}
+	e.epoch++
+	idx := &e.gates.index
+	e.add(idx.always)
+	for i := range idx.lookups {
+		l := &idx.lookups[i]
+		if v, ok := l.pin.value(resource, span); ok {
+			e.add(l.gates[v])
+		}
+	}
+	slices.Sort(e.candidates)
+	return e.candidates
+}
+
+func (e *Evaluator) add(gates []int) {
+	for _, i := range gates {
+		if e.seen[i] != e.epoch {
+			e.seen[i] = e.epoch
+			e.candidates = append(e.candidates, i)
+		}
+	}
+}
+
+// pinsHold checks the gate's pins natively: a span that fails one cannot
+// match, and is spared the VM.
+func (cg *CompiledGate) pinsHold(resource pcommon.Resource, span ptrace.Span) bool {
+	for i := range cg.pins {
+		if !cg.pins[i].holds(resource, span) {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Evaluator) holds(program *vm.Program) (bool, error) {

@@ -1,0 +1,142 @@
+package config
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func TestPins(t *testing.T) {
+	tests := []struct {
+		match    string
+		pins     []pin
+		onlyPins bool
+	}{
+		{`name == "GET /"`, []pin{{field: pinName, values: []string{"GET /"}}}, true},
+		{`"GET /" == name`, []pin{{field: pinName, values: []string{"GET /"}}}, true},
+		{`name in ["b", "a", "b"] and kind == "server"`, []pin{{field: pinName, values: []string{"a", "b"}}, {field: pinKind, values: []string{"server"}}}, true},
+		{`resource["service.name"] == "cart" && status == "error" && duration > duration("1s")`,
+			[]pin{{field: pinResource, key: "service.name", values: []string{"cart"}}, {field: pinStatus, values: []string{"error"}}}, false},
+		{`attributes["http.route"] == "/pay" && (kind == "server" || kind == "consumer")`,
+			[]pin{{field: pinAttribute, key: "http.route", values: []string{"/pay"}}}, false},
+		{`name == "a" || name == "b"`, nil, false},
+		{`name != "a"`, nil, false},
+		{`attributes["code"] == 500`, nil, false},
+		{`name in [x]`, nil, false},
+		{`resource?.["service.name"] == "cart"`, nil, false},
+		{`true`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.match, func(t *testing.T) {
+			got, only := pins(tt.match)
+			assert.Equal(t, tt.pins, got)
+			assert.Equal(t, tt.onlyPins, only)
+		})
+	}
+}
+
+// The index must change nothing but the work done: for random gates and
+// spans, indexed and naive evaluation find the same matches, violations,
+// errors and run keys.
+func TestIndexAgreesWithNaiveEvaluation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	var matches, violations, naiveErrors, indexedErrors int
+	for round := range 50 {
+		doc := Document{Gates: randomGates(rng, 1+rng.IntN(40))}
+		naive, err := compile(doc, false)
+		require.NoError(t, err, "round %d", round)
+		indexed, err := compile(doc, true)
+		require.NoError(t, err)
+		en, ei := naive.Evaluator(), indexed.Evaluator()
+		for range 200 {
+			res, scope, span := randomSpan(rng)
+			want, got := *en.Evaluate(res, scope, span), *ei.Evaluate(res, scope, span)
+			require.Equal(t, want.Run, got.Run)
+			require.Equal(t, want.Matched, got.Matched, "round %d, span %s", round, span.Name())
+			require.Equal(t, want.Violated, got.Violated)
+			require.Equal(t, want.Errored, got.Errored)
+			matches += len(got.Matched)
+			violations += len(got.Violated)
+			naiveErrors += len(want.MatchErrors)
+			indexedErrors += len(got.MatchErrors)
+			// A span the index rules out never evaluates the rest of a match,
+			// so it can only have fewer match errors.
+			require.Subset(t, want.MatchErrors, got.MatchErrors)
+		}
+		en.Release()
+		ei.Release()
+	}
+	// The generated cases exercise what they must.
+	assert.Greater(t, matches, 1000)
+	assert.Greater(t, violations, 100)
+	assert.Greater(t, naiveErrors, indexedErrors)
+	assert.Positive(t, indexedErrors)
+}
+
+var (
+	services = []string{"cart", "checkout", "payments", "search"}
+	routes   = []string{"/", "/pay", "/cart", "/search"}
+	names    = []string{"GET /", "POST /pay", "GET /cart", "SELECT orders", "publish orders"}
+	kinds    = []string{"server", "client", "internal", "producer", "consumer"}
+	statuses = []string{"unset", "ok", "error"}
+)
+
+func pick(rng *rand.Rand, from []string) string { return from[rng.IntN(len(from))] }
+
+func randomGates(rng *rand.Rand, n int) []Gate {
+	conjuncts := []func() string{
+		func() string { return fmt.Sprintf("name == %q", pick(rng, names)) },
+		func() string { return fmt.Sprintf("%q == name", pick(rng, names)) },
+		func() string { return fmt.Sprintf("name in [%q, %q]", pick(rng, names), pick(rng, names)) },
+		func() string { return fmt.Sprintf("kind == %q", pick(rng, kinds)) },
+		func() string { return fmt.Sprintf("status in [%q]", pick(rng, statuses)) },
+		func() string { return fmt.Sprintf("resource[\"service.name\"] == %q", pick(rng, services)) },
+		func() string { return fmt.Sprintf("attributes[\"http.route\"] == %q", pick(rng, routes)) },
+		func() string {
+			return fmt.Sprintf("attributes[\"http.route\"] in [%q, %q]", pick(rng, routes), pick(rng, routes))
+		},
+		func() string { return `duration > duration("50ms")` },
+		func() string { return `attributes["http.response.status_code"] >= 500` }, // errors where missing
+		func() string { return fmt.Sprintf("(name == %q || kind == %q)", pick(rng, names), pick(rng, kinds)) },
+		func() string { return fmt.Sprintf("name != %q", pick(rng, names)) },
+	}
+	asserts := []string{"", `duration < duration("100ms")`, `status != "error"`, `attributes["http.response.status_code"] < 500`}
+	gates := make([]Gate, n)
+	for i := range gates {
+		parts := make([]string, 1+rng.IntN(3))
+		for j := range parts {
+			parts[j] = conjuncts[rng.IntN(len(conjuncts))]()
+		}
+		gates[i] = Gate{Name: fmt.Sprint("g", i), Match: strings.Join(parts, " && "), Assert: asserts[rng.IntN(len(asserts))], MinSpans: 1}
+	}
+	return gates
+}
+
+func randomSpan(rng *rand.Rand) (pcommon.Resource, pcommon.InstrumentationScope, ptrace.Span) {
+	rs := ptrace.NewResourceSpans()
+	if rng.IntN(5) > 0 {
+		rs.Resource().Attributes().PutStr("service.name", pick(rng, services))
+	}
+	rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", fmt.Sprint("run-", rng.IntN(3)))
+	ss := rs.ScopeSpans().AppendEmpty()
+	span := ss.Spans().AppendEmpty()
+	span.SetName(pick(rng, names))
+	span.SetKind(ptrace.SpanKind(rng.IntN(6)))
+	span.Status().SetCode(ptrace.StatusCode(rng.IntN(3)))
+	span.SetEndTimestamp(pcommon.Timestamp(rng.IntN(int(200 * time.Millisecond))))
+	switch rng.IntN(3) {
+	case 0:
+		span.Attributes().PutStr("http.route", pick(rng, routes))
+		span.Attributes().PutInt("http.response.status_code", int64(200+100*rng.IntN(4)))
+	case 1:
+		span.Attributes().PutInt("http.route", 7) // not a string: no pinned value
+	}
+	return rs.Resource(), ss.Scope(), span
+}
