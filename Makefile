@@ -39,8 +39,11 @@ e2e: $(BINARY) $(TELEMETRYGEN) prometheus
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
 		$(GO) test -count=1 -v ./e2e/...
 
+# Go benchmarks of the components, then the releasegate processor side by
+# side with the contrib filter processor (module bench/), as a table.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/...
+	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/... ./exporter/...
+	cd bench && $(GO) test -run '^$$' -bench Processors -benchtime 300x . | tee /dev/stderr | $(GO) run ./cmd/benchtable
 
 tools: $(OCB) $(TELEMETRYGEN)
 
