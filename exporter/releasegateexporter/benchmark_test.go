@@ -2,6 +2,7 @@ package releasegateexporter
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +42,46 @@ func BenchmarkRecord(b *testing.B) {
 		s.record(td)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/span")
+}
+
+// BenchmarkRunMemory reports the heap one (run, gate) state holds: 1,000
+// runs × 20 gates, each gate with a few spans (exact durations, one
+// exemplar), and each past exactDurations (in the sketch).
+func BenchmarkRunMemory(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString("gates:\n")
+	for i := range 20 {
+		fmt.Fprintf(&doc, "  - {name: gate-%d, match: 'true', assert: 'duration < duration(\"100ms\")'}\n", i)
+	}
+	all := make([]string, 20)
+	for i := range all {
+		all[i] = fmt.Sprint("gate-", i)
+	}
+	for _, perGate := range []int{10, 500} {
+		b.Run(fmt.Sprint("spans=", perGate), func(b *testing.B) {
+			var perState float64
+			for b.Loop() {
+				s, _ := newTestStore(b, doc.String(), limits{idleTimeout: time.Hour, maxRunDuration: time.Hour, retention: time.Hour, maxRuns: 2000})
+				before := heapInUse()
+				for r := range 1000 {
+					spans := make([]span, perGate)
+					for i := range spans {
+						spans[i] = span{run: fmt.Sprint("run-", r), duration: time.Duration(i*7919%200) * time.Millisecond, matched: all}
+					}
+					spans[0].violated = all[:1]
+					s.record(traces(spans...))
+				}
+				perState = float64(heapInUse()-before) / (1000 * 20)
+				runtime.KeepAlive(s)
+			}
+			b.ReportMetric(perState, "bytes/state")
+		})
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
