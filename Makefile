@@ -6,12 +6,12 @@ TOOLS        := $(CURDIR)/.tools
 OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
 BINARY       := bin/otelcol-releasegate
-SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum builder-config.yaml
+SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*') go.mod go.sum builder-config.yaml
 
 OCB_VERSION          := v0.162.0
 TELEMETRYGEN_VERSION := v0.161.0
 
-.PHONY: build run test vet unit e2e bench tools prometheus clean
+.PHONY: build run test vet unit e2e bench bench-e2e tools prometheus clean
 
 build: $(BINARY)
 
@@ -44,6 +44,11 @@ e2e: $(BINARY) $(TELEMETRYGEN) prometheus
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/... ./exporter/...
 	cd bench && $(GO) test -run '^$$' -bench Processors -benchtime 300x . | tee /dev/stderr | $(GO) run ./cmd/benchtable
+
+# The built distribution fed by telemetrygen, with and without releasegate:
+# the collector's CPU seconds per million spans, and their ratio.
+bench-e2e: $(BINARY) $(TELEMETRYGEN)
+	cd bench && $(GO) run ./cmd/e2ebench -collector $(CURDIR)/$(BINARY) -telemetrygen $(TELEMETRYGEN)
 
 tools: $(OCB) $(TELEMETRYGEN)
 
