@@ -83,7 +83,7 @@ func TestLoadSinkConfig(t *testing.T) {
 	require.Len(t, cfg.Webhooks, 2)
 	assert.Equal(t, webhook.FormatJSON, cfg.Webhooks[0].Format, "list elements get the defaults too")
 	assert.Equal(t, sink.DefaultQueueSize, cfg.Webhooks[0].QueueSize)
-	assert.Equal(t, webhook.DefaultTimeout, cfg.Webhooks[0].ClientConfig.Timeout)
+	assert.Equal(t, sink.DefaultTimeout, cfg.Webhooks[0].ClientConfig.Timeout)
 	assert.Equal(t, configopaque.String("webhook-secret"), cfg.Webhooks[0].Secret)
 	assert.Equal(t, webhook.FormatCDEvents, cfg.Webhooks[1].Format)
 	assert.Equal(t, 50, cfg.Webhooks[1].QueueSize)

@@ -1,11 +1,15 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/template"
+	"time"
 
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configretry"
 )
 
@@ -78,4 +82,29 @@ func (l LinkTemplate) Render(link Link) (string, error) {
 		return "", fmt.Errorf("target_url: %w", err)
 	}
 	return b.String(), nil
+}
+
+// DefaultTimeout bounds one request, so that a receiver that hangs cannot
+// hold a sink's queue for long.
+const DefaultTimeout = 10 * time.Second
+
+// NewClientConfig is the HTTP client of a sink that posts to endpoint.
+func NewClientConfig(endpoint string) confighttp.ClientConfig {
+	client := confighttp.NewDefaultClientConfig()
+	client.Endpoint = endpoint
+	client.Timeout = DefaultTimeout
+	return client
+}
+
+// CheckEndpoint requires an http or https URL. It never quotes the
+// endpoint: a webhook's URL may carry a token.
+func CheckEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return errors.New("endpoint: must be set")
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("endpoint: must be an http or https URL")
+	}
+	return nil
 }

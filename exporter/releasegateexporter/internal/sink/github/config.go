@@ -3,9 +3,7 @@ package github
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -38,11 +36,8 @@ type Config struct {
 
 // NewDefaultConfig is the configuration for github.com.
 func NewDefaultConfig() Config {
-	client := confighttp.NewDefaultClientConfig()
-	client.Endpoint = "https://api.github.com"
-	client.Timeout = 10 * time.Second
 	return Config{
-		ClientConfig:   client,
+		ClientConfig:   sink.NewClientConfig("https://api.github.com"),
 		ContextPrefix:  "releasegate",
 		DeliveryConfig: sink.NewDefaultDeliveryConfig(),
 	}
@@ -61,12 +56,7 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 // itself.
 func (c *Config) Check() error {
 	var errs []error
-	endpoint := c.ClientConfig.Endpoint
-	if u, err := url.Parse(endpoint); endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set"))
-	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("endpoint: must be an http or https URL, got %q", endpoint))
-	}
+	errs = append(errs, sink.CheckEndpoint(c.ClientConfig.Endpoint))
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: must be set"))
 	}

@@ -3,9 +3,7 @@ package gitlab
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -35,11 +33,8 @@ type Config struct {
 
 // NewDefaultConfig is the configuration for gitlab.com.
 func NewDefaultConfig() Config {
-	client := confighttp.NewDefaultClientConfig()
-	client.Endpoint = "https://gitlab.com"
-	client.Timeout = 10 * time.Second
 	return Config{
-		ClientConfig:   client,
+		ClientConfig:   sink.NewClientConfig("https://gitlab.com"),
 		NamePrefix:     "releasegate",
 		DeliveryConfig: sink.NewDefaultDeliveryConfig(),
 	}
@@ -58,12 +53,7 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 // itself.
 func (c *Config) Check() error {
 	var errs []error
-	endpoint := c.ClientConfig.Endpoint
-	if u, err := url.Parse(endpoint); endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set"))
-	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("endpoint: must be an http or https URL, got %q", endpoint))
-	}
+	errs = append(errs, sink.CheckEndpoint(c.ClientConfig.Endpoint))
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: must be set"))
 	}

@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 		want   string
 	}{
 		{"no endpoint", func(c *Config) { c.ClientConfig.Endpoint = "" }, "endpoint: must be set"},
-		{"endpoint without scheme", func(c *Config) { c.ClientConfig.Endpoint = "gitlab.com" }, `endpoint: must be an http or https URL, got "gitlab.com"`},
+		{"endpoint without scheme", func(c *Config) { c.ClientConfig.Endpoint = "gitlab.com" }, "endpoint: must be an http or https URL"},
 		{"no token", func(c *Config) { c.Token = "" }, "token: must be set"},
 		{"no project", func(c *Config) { c.Project = "" }, "project: must be set"},
 		{"project without group", func(c *Config) { c.Project = "name" }, `project: must be a numeric id or a path such as group/name, got "name"`},

@@ -3,8 +3,6 @@ package webhook
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -22,10 +20,6 @@ const (
 	// FormatCDEvents posts CloudEvents carrying CDEvents test events.
 	FormatCDEvents Format = "cdevents"
 )
-
-// DefaultTimeout bounds one request, so that a receiver that hangs cannot
-// hold the queue forever.
-const DefaultTimeout = 10 * time.Second
 
 // Config is a webhook sink's configuration.
 type Config struct {
@@ -45,10 +39,8 @@ var _ confmap.Unmarshaler = (*Config)(nil)
 
 // NewDefaultConfig is a webhook in json format, without an endpoint.
 func NewDefaultConfig() Config {
-	client := confighttp.NewDefaultClientConfig()
-	client.Timeout = DefaultTimeout
 	return Config{
-		ClientConfig:   client,
+		ClientConfig:   sink.NewClientConfig(""),
 		Format:         FormatJSON,
 		DeliveryConfig: sink.NewDefaultDeliveryConfig(),
 	}
@@ -65,22 +57,10 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 // webhook URLs often carry a token.
 func (c *Config) Check() error {
 	var errs []error
-	if c.ClientConfig.Endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set"))
-	} else if err := checkEndpoint(c.ClientConfig.Endpoint); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, sink.CheckEndpoint(c.ClientConfig.Endpoint))
 	if c.Format != FormatJSON && c.Format != FormatCDEvents {
 		errs = append(errs, fmt.Errorf("format: must be %s or %s, got %q", FormatJSON, FormatCDEvents, c.Format))
 	}
 	errs = append(errs, c.DeliveryConfig.Check())
 	return errors.Join(errs...)
-}
-
-func checkEndpoint(endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("endpoint: must be an http or https URL")
-	}
-	return nil
 }

@@ -45,7 +45,7 @@ var _ sink.Sink = (*Sink)(nil)
 // cfg.ClientConfig, so that headers, auth and TLS apply). source is the
 // CloudEvents and CDEvents source of the cdevents format.
 func New(cfg *Config, client *http.Client, source string) (*Sink, error) {
-	if err := checkEndpoint(cfg.ClientConfig.Endpoint); err != nil {
+	if err := sink.CheckEndpoint(cfg.ClientConfig.Endpoint); err != nil {
 		return nil, err
 	}
 	switch cfg.Format {
