@@ -12,7 +12,7 @@ const (
 	// Matched names the gates whose match held (string slice).
 	Matched = "releasegate.gates.matched"
 	// Violated names the matched gates whose assert did not hold, errored
-	// ones included (string slice).
+	// ones included (string slice), present only when there are some.
 	Violated = "releasegate.gates.violated"
 	// Errored names the gates whose assert failed to evaluate (string slice),
 	// present only when there are some.
@@ -20,20 +20,24 @@ const (
 )
 
 // Write annotates a span's attributes. The gates are given as indices into
-// names. An Errored attribute left by an earlier evaluation is removed when
-// this one has none, so the annotations always describe one evaluation.
+// names. Violated and Errored are left out when empty, which spares most
+// spans an allocation or two; one left by an earlier evaluation is then
+// removed, so the annotations always describe one evaluation.
 func Write(attrs pcommon.Map, run string, names []string, matched, violated, errored []int) {
+	attrs.EnsureCapacity(attrs.Len() + 4)
 	attrs.PutStr(Run, run)
 	putNames(attrs, Matched, names, matched)
 	putNames(attrs, Violated, names, violated)
-	if len(errored) == 0 {
-		attrs.Remove(Errored)
-		return
-	}
 	putNames(attrs, Errored, names, errored)
 }
 
+// putNames writes the gates' names under key, or removes key when there are
+// none.
 func putNames(attrs pcommon.Map, key string, names []string, gates []int) {
+	if len(gates) == 0 {
+		attrs.Remove(key)
+		return
+	}
 	s := attrs.PutEmptySlice(key)
 	s.EnsureCapacity(len(gates))
 	for _, i := range gates {

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -14,20 +16,27 @@ import (
 // compileSpan compiles an expression of the span environment (`run`, `match`,
 // `assert`).
 func compileSpan(src string, asBool bool) (*vm.Program, error) {
-	patcher := &spanPatcher{}
-	opts := []expr.Option{expr.Env(spanEnv{}), expr.Patch(patcher)}
+	guard, patcher := &sandbox{}, &spanPatcher{}
+	opts := []expr.Option{expr.Env(spanEnv{}), expr.Patch(guard), expr.Patch(patcher), expr.Patch(&meterPatcher{}), expr.MaxNodes(maxNodes)}
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
 	program, err := expr.Compile(src, opts...)
-	return program, describe(src, patcher.err, err)
+	return program, describe(src, cmp.Or(guard.err, patcher.err), err)
 }
 
 // compileRun compiles an expression of the run environment (`fail`, `warn`).
 func compileRun(src string) (*vm.Program, error) {
-	patcher := &runPatcher{}
-	program, err := expr.Compile(src, expr.Env(RunStats{}), expr.Patch(patcher), expr.AsBool())
-	return program, describe(src, patcher.err, err)
+	guard, patcher := &sandbox{}, &runPatcher{}
+	program, err := expr.Compile(src, expr.Env(runEnv{}), expr.Patch(guard), expr.Patch(patcher), expr.Patch(&meterPatcher{}), expr.MaxNodes(maxNodes), expr.AsBool())
+	return program, describe(src, cmp.Or(guard.err, patcher.err), err)
+}
+
+// runEnv is the environment of `fail` and `warn`: the run's aggregates, and
+// the meter of their evaluation.
+type runEnv struct {
+	RunStats
+	meter
 }
 
 type runPatcher struct{ durationFolder }
@@ -80,8 +89,15 @@ func describe(src string, patchErr *file.Error, err error) error {
 		// Errors about the whole expression, such as its result type.
 		return fmt.Errorf("column 1: %w", err)
 	}
-	if fe.Line > 1 {
-		return fmt.Errorf("line %d, column %d: %s", fe.Line, fe.Column+1, fe.Message)
+	message := fe.Message
+	if strings.HasSuffix(message, tooManyNodes) {
+		message = fmt.Sprintf("the expression is too large: more than %d operators, names and literals", maxNodes)
 	}
-	return fmt.Errorf("column %d: %s", fe.Column+1, fe.Message)
+	if fe.Line > 1 {
+		return fmt.Errorf("line %d, column %d: %s", fe.Line, fe.Column+1, message)
+	}
+	return fmt.Errorf("column %d: %s", fe.Column+1, message)
 }
+
+// tooManyNodes ends expr's error for an expression past MaxNodes.
+const tooManyNodes = "expression exceeds maximum allowed nodes"

@@ -17,12 +17,15 @@ import (
 // Gates is a compiled gates document. Its programs are compiled once and
 // shared; it is safe for concurrent use.
 type Gates struct {
-	runSource  string
-	run        *vm.Program
-	gates      []CompiledGate
-	byName     map[string]int
-	index      gateIndex
-	indexed    bool // false evaluates every gate, to check the index against
+	runSource string
+	run       *vm.Program
+	runChain  runChain // when the run expression has its shape
+	gates     []CompiledGate
+	byName    map[string]int
+	index     gateIndex
+	// indexed is false to evaluate every gate and the run key with the VM,
+	// to check the index and runChain against.
+	indexed    bool
 	evaluators sync.Pool
 }
 
@@ -55,6 +58,9 @@ func compile(doc Document, indexed bool) (*Gates, error) {
 	if g.run, err = compileSpan(g.runSource, false); err != nil {
 		errs = append(errs, fmt.Errorf("run: %w", err))
 	}
+	if indexed {
+		g.runChain, _ = parseRunChain(g.runSource)
+	}
 	if len(doc.Gates) == 0 {
 		errs = append(errs, errors.New("gates: at least one gate is required"))
 	}
@@ -70,7 +76,9 @@ func compile(doc Document, indexed bool) (*Gates, error) {
 	}
 	g.index = newGateIndex(g.gates)
 	g.evaluators.New = func() any {
-		return &Evaluator{gates: g, env: newSpanEnv(), seen: make([]uint64, len(g.gates))}
+		e := &Evaluator{gates: g, env: newSpanEnv(), seen: make([]uint64, len(g.gates))}
+		e.vm.MemoryBudget = vmMemoryBudget
+		return e
 	}
 	return g, nil
 }
@@ -134,8 +142,10 @@ func evalRun(program *vm.Program, stats RunStats) (bool, error) {
 	if program == nil {
 		return false, nil
 	}
-	var machine vm.VM
-	out, err := machine.Run(program, stats)
+	env := &runEnv{RunStats: stats}
+	env.bind()
+	machine := vm.VM{MemoryBudget: vmMemoryBudget}
+	out, err := machine.Run(program, env)
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		return false, errors.New(fe.Message) // one line, without the snippet
@@ -217,7 +227,7 @@ func (e *Evaluator) Evaluate(resource pcommon.Resource, scope pcommon.Instrument
 	if len(r.Matched) == 0 {
 		return r
 	}
-	if r.Run = e.runKey(); r.Run == "" {
+	if r.Run = e.runKey(resource, span); r.Run == "" {
 		return r
 	}
 	for _, i := range r.Matched {
@@ -281,6 +291,7 @@ func (cg *CompiledGate) pinsHold(resource pcommon.Resource, span ptrace.Span) bo
 }
 
 func (e *Evaluator) holds(program *vm.Program) (bool, error) {
+	e.env.reset()
 	out, err := e.vm.Run(program, e.env)
 	if err != nil {
 		return false, err
@@ -294,7 +305,11 @@ func (e *Evaluator) holds(program *vm.Program) (bool, error) {
 
 // runKey evaluates the run expression. A value that is not a string or a
 // number, and an error, mean the span has no run key.
-func (e *Evaluator) runKey() string {
+func (e *Evaluator) runKey(resource pcommon.Resource, span ptrace.Span) string {
+	if c := &e.gates.runChain; len(c.lookups) > 0 {
+		return c.key(resource, span)
+	}
+	e.env.reset()
 	out, err := e.vm.Run(e.gates.run, e.env)
 	if err != nil {
 		return ""

@@ -42,14 +42,14 @@ func TestPins(t *testing.T) {
 	}
 }
 
-// The index must change nothing but the work done: for random gates and
-// spans, indexed and naive evaluation find the same matches, violations,
-// errors and run keys.
+// The index and runChain must change nothing but the work done: for random
+// gates, run expressions and spans, indexed and naive evaluation find the
+// same matches, violations, errors and run keys.
 func TestIndexAgreesWithNaiveEvaluation(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	var matches, violations, naiveErrors, indexedErrors int
+	var matches, violations, naiveErrors, indexedErrors, runKeys int
 	for round := range 50 {
-		doc := Document{Gates: randomGates(rng, 1+rng.IntN(40))}
+		doc := Document{Gates: randomGates(rng, 1+rng.IntN(40)), Run: pick(rng, runExpressions)}
 		naive, err := compile(doc, false)
 		require.NoError(t, err, "round %d", round)
 		indexed, err := compile(doc, true)
@@ -58,7 +58,10 @@ func TestIndexAgreesWithNaiveEvaluation(t *testing.T) {
 		for range 200 {
 			res, scope, span := randomSpan(rng)
 			want, got := *en.Evaluate(res, scope, span), *ei.Evaluate(res, scope, span)
-			require.Equal(t, want.Run, got.Run)
+			require.Equal(t, want.Run, got.Run, "run %s", doc.Run)
+			if got.Run != "" {
+				runKeys++
+			}
 			require.Equal(t, want.Matched, got.Matched, "round %d, span %s", round, span.Name())
 			require.Equal(t, want.Violated, got.Violated)
 			require.Equal(t, want.Errored, got.Errored)
@@ -78,6 +81,18 @@ func TestIndexAgreesWithNaiveEvaluation(t *testing.T) {
 	assert.Greater(t, violations, 100)
 	assert.Greater(t, naiveErrors, indexedErrors)
 	assert.Positive(t, indexedErrors)
+	assert.Greater(t, runKeys, 1000)
+}
+
+// runExpressions are runChain's shapes, and some the VM evaluates.
+var runExpressions = []string{
+	"", // DefaultRun
+	`attributes["run"]`,
+	`resource["run"] ?? attributes["run"] ?? "fallback"`,
+	`attributes.run ?? resource["cicd.pipeline.run.id"]`,
+	`"fallback" ?? attributes["run"]`,
+	`attributes["run"] ?? name`,
+	`string(attributes["run"])`,
 }
 
 var (
@@ -119,14 +134,42 @@ func randomGates(rng *rand.Rand, n int) []Gate {
 	return gates
 }
 
+// putRunKey sets "run" to a value of any type, or leaves it out.
+func putRunKey(rng *rand.Rand, attrs pcommon.Map) {
+	switch rng.IntN(10) {
+	case 0:
+		attrs.PutInt("run", rng.Int64N(1e6)-5e5)
+	case 1:
+		attrs.PutDouble("run", rng.NormFloat64()*1e3)
+	case 2:
+		attrs.PutBool("run", true)
+	case 3:
+		attrs.PutEmpty("run")
+	case 4:
+		attrs.PutEmptyBytes("run").Append(byte(rng.IntN(3)) * 7)
+	case 5:
+		attrs.PutEmptyBytes("run")
+	case 6:
+		attrs.PutEmptySlice("run")
+	case 7:
+		attrs.PutEmptyMap("run")
+	case 8:
+		attrs.PutStr("run", pick(rng, []string{"", "a", "b"}))
+	}
+}
+
 func randomSpan(rng *rand.Rand) (pcommon.Resource, pcommon.InstrumentationScope, ptrace.Span) {
 	rs := ptrace.NewResourceSpans()
 	if rng.IntN(5) > 0 {
 		rs.Resource().Attributes().PutStr("service.name", pick(rng, services))
 	}
-	rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", fmt.Sprint("run-", rng.IntN(3)))
+	if rng.IntN(5) > 0 {
+		rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", fmt.Sprint("run-", rng.IntN(3)))
+	}
 	ss := rs.ScopeSpans().AppendEmpty()
 	span := ss.Spans().AppendEmpty()
+	putRunKey(rng, rs.Resource().Attributes())
+	putRunKey(rng, span.Attributes())
 	span.SetName(pick(rng, names))
 	span.SetKind(ptrace.SpanKind(rng.IntN(6)))
 	span.Status().SetCode(ptrace.StatusCode(rng.IntN(3)))

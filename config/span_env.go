@@ -35,6 +35,7 @@ type spanEnv struct {
 	// `attributes["k"]` and `resource["k"]` with a literal key become.
 	Attribute         func(any) any `expr:"$attribute"`
 	ResourceAttribute func(any) any `expr:"$resource_attribute"`
+	meter
 
 	span     ptrace.Span
 	resource pcommon.Resource
@@ -64,6 +65,7 @@ var spanNames = map[string]string{
 // new span into it.
 func newSpanEnv() *spanEnv {
 	e := &spanEnv{}
+	e.bind()
 	e.Name = func() string { return e.span.Name() }
 	e.Kind = func() string { return kindName(e.span.Kind()) }
 	e.Status = func() string { return statusName(e.span.Status().Code()) }
@@ -75,12 +77,22 @@ func newSpanEnv() *spanEnv {
 	e.SpanID = func() string { return e.span.SpanID().String() }
 	e.ParentSpanID = func() string { return e.span.ParentSpanID().String() }
 	e.IsRoot = func() bool { return e.span.ParentSpanID().IsEmpty() }
-	e.Attributes = func() map[string]any { return mapValue(e.span.Attributes()) }
-	e.Resource = func() map[string]any { return mapValue(e.resource.Attributes()) }
+	// The meter is charged what converting pdata builds, before it is built.
+	e.Attributes = func() map[string]any {
+		e.spend(mapSize(e.span.Attributes()))
+		return mapValue(e.span.Attributes())
+	}
+	e.Resource = func() map[string]any {
+		e.spend(mapSize(e.resource.Attributes()))
+		return mapValue(e.resource.Attributes())
+	}
 	e.ScopeName = func() string { return e.scope.Name() }
-	e.Events = func() []Event { return events(e.span.Events()) }
-	e.Attribute = func(key any) any { return lookup(e.span.Attributes(), key.(string)) }
-	e.ResourceAttribute = func(key any) any { return lookup(e.resource.Attributes(), key.(string)) }
+	e.Events = func() []Event {
+		e.spend(eventsSize(e.span.Events()))
+		return events(e.span.Events())
+	}
+	e.Attribute = func(key any) any { return e.lookup(e.span.Attributes(), key.(string)) }
+	e.ResourceAttribute = func(key any) any { return e.lookup(e.resource.Attributes(), key.(string)) }
 	return e
 }
 
@@ -141,11 +153,12 @@ func isCall(node ast.Node, accessor string) bool {
 	return ok && id.Value == accessor
 }
 
-func lookup(attrs pcommon.Map, key string) any {
+func (e *spanEnv) lookup(attrs pcommon.Map, key string) any {
 	v, ok := attrs.Get(key)
 	if !ok {
 		return nil
 	}
+	e.spend(valueSize(v))
 	return value(v)
 }
 
@@ -192,6 +205,40 @@ func events(es ptrace.SpanEventSlice) []Event {
 		out[i] = Event{Name: e.Name(), Time: e.Timestamp().AsTime(), Attributes: mapValue(e.Attributes())}
 	}
 	return out
+}
+
+// valueSize is what value builds: strings are shared, not copied.
+func valueSize(v pcommon.Value) int {
+	switch v.Type() {
+	case pcommon.ValueTypeBytes:
+		return v.Bytes().Len()
+	case pcommon.ValueTypeSlice:
+		n := 0
+		for _, e := range v.Slice().All() {
+			n += elementSize + valueSize(e)
+		}
+		return n
+	case pcommon.ValueTypeMap:
+		return mapSize(v.Map())
+	default:
+		return 0
+	}
+}
+
+func mapSize(attrs pcommon.Map) int {
+	n := 0
+	for _, v := range attrs.All() {
+		n += elementSize + valueSize(v)
+	}
+	return n
+}
+
+func eventsSize(es ptrace.SpanEventSlice) int {
+	n := 0
+	for _, e := range es.All() {
+		n += eventSize + mapSize(e.Attributes())
+	}
+	return n
 }
 
 // spanDuration is signed so that a span with inverted timestamps has a

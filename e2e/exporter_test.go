@@ -189,13 +189,14 @@ func TestVerdicts(t *testing.T) {
 	assert.Empty(t, string(lint))
 }
 
-// gate runs examples/gate.sh, the CI step README shows.
-func gate(t *testing.T, api, run string) (string, error) {
+// gate runs examples/gate.sh, the CI step README shows, with env added to
+// its environment.
+func gate(t *testing.T, api, run string, env ...string) (string, error) {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "examples", "gate.sh"))
 	require.NoError(t, err)
 	cmd := exec.Command("sh", script, run)
-	cmd.Env = append(os.Environ(), "RELEASEGATE_URL="+api, "SETTLE=0")
+	cmd.Env = append(os.Environ(), append([]string{"RELEASEGATE_URL=" + api, "SETTLE=0"}, env...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

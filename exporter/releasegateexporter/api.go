@@ -2,10 +2,14 @@ package releasegateexporter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
@@ -67,6 +71,15 @@ func (s *runStore) view(r *run, now time.Time, withGates bool) verdict.Run {
 	return v
 }
 
+// MaxRunIDLength is the longest run id the exporter holds, in bytes. Run
+// ids are label values on /metrics and names in CI statuses; CI run ids,
+// commit SHAs and versions fit with room to spare.
+const MaxRunIDLength = 256
+
+// maxFinishBody is the largest body the finish endpoint reads and ignores:
+// it takes none, but clients that always send one (`{}`) still work.
+const maxFinishBody = 4 << 10
+
 // api serves the verdicts: GET /v1/runs, GET /v1/runs/{run} and
 // POST /v1/runs/{run}/finish. Run ids are path segments, URL-escaped.
 func (e *releasegateExporter) api() http.Handler {
@@ -75,7 +88,10 @@ func (e *releasegateExporter) api() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"runs": e.store.list()})
 	}))
 	mux.HandleFunc("/v1/runs/{run}", method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
-		key := r.PathValue("run")
+		key, ok := runID(w, r)
+		if !ok {
+			return
+		}
 		view, ok := e.store.get(key)
 		if !ok {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown run %q", key))
@@ -84,9 +100,13 @@ func (e *releasegateExporter) api() http.Handler {
 		writeJSON(w, http.StatusOK, view)
 	}))
 	mux.HandleFunc("/v1/runs/{run}/finish", method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
-		view, ok := e.finish(r.Context(), r.PathValue("run"))
+		key, ok := runID(w, r)
+		if !ok || !discardBody(w, r) {
+			return
+		}
+		view, ok := e.finish(r.Context(), key)
 		if !ok {
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot hold run %q: max_runs runs are open", r.PathValue("run")))
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot hold run %q: max_runs runs are open", key))
 			return
 		}
 		writeJSON(w, http.StatusOK, view)
@@ -96,6 +116,45 @@ func (e *releasegateExporter) api() http.Handler {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish and /metrics", r.URL.Path))
 	})
 	return mux
+}
+
+// runID is the request's {run}, or false after answering with an error for
+// an id the exporter never holds: neither opened nor echoed back.
+func runID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.PathValue("run")
+	switch {
+	case len(key) > MaxRunIDLength:
+		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("run id is %d bytes long; at most %d are allowed", len(key), MaxRunIDLength))
+		return "", false
+	case !utf8.ValidString(key):
+		// Not a Prometheus label value: /metrics could not show the run.
+		writeError(w, http.StatusBadRequest, "run id is not valid UTF-8")
+		return "", false
+	}
+	return key, true
+}
+
+// discardBody reads a body the handler does not use, up to maxFinishBody,
+// or answers 413 past it. Refused this way, the rest is never read: the
+// server closes the connection instead.
+func discardBody(w http.ResponseWriter, r *http.Request) bool {
+	_, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxFinishBody))
+	var (
+		tooLarge *http.MaxBytesError
+		timeout  net.Error
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: this endpoint takes no body (at most %d bytes are ignored)", maxFinishBody))
+		return false
+	case errors.As(err, &timeout) && timeout.Timeout():
+		writeError(w, http.StatusRequestTimeout, "request body not received within the server's read_timeout")
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "request body cut short")
+		return false
+	}
+	return true
 }
 
 // method answers a request with another method with a JSON 405.

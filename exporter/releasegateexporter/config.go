@@ -3,10 +3,13 @@ package releasegateexporter
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/confignet"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 
@@ -35,6 +38,9 @@ type Config struct {
 	// finished run is forgotten early; with none finished, new runs are
 	// refused (and counted) until one finishes.
 	MaxRuns int `mapstructure:"max_runs"`
+	// Storage is the ID of a storage extension (such as file_storage) that
+	// keeps the runs and the undelivered CI status events across restarts.
+	Storage *component.ID `mapstructure:"storage"`
 
 	// CI status sinks, each optional.
 	GitHub   configoptional.Optional[github.Config] `mapstructure:"github"`
@@ -50,8 +56,17 @@ var _ confmap.Validator = (*Config)(nil)
 func (cfg *Config) Validate() error {
 	_, err := config.Compile(cfg.Gates)
 	errs := []error{err}
-	if cfg.Server.NetAddr.Endpoint == "" {
+	switch addr := cfg.Server.NetAddr; {
+	case addr.Endpoint == "":
 		errs = append(errs, errors.New("server: endpoint must be set, for example localhost:9464"))
+	case addr.Transport == confignet.TransportTypeUnix:
+	case addr.Transport != confignet.TransportTypeTCP && addr.Transport != confignet.TransportTypeTCP4 && addr.Transport != confignet.TransportTypeTCP6:
+		errs = append(errs, fmt.Errorf("server: transport must be tcp, tcp4, tcp6 or unix, got %q", addr.Transport))
+	default:
+		// Caught here rather than as a listen error at start-up.
+		if _, _, err := net.SplitHostPort(addr.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("server: endpoint must be host:port, for example localhost:9464, got %q", addr.Endpoint))
+		}
 	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {

@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/confignet"
 	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
@@ -32,6 +34,9 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, time.Hour, cfg.MaxRunDuration)
 	assert.Equal(t, time.Hour, cfg.Retention)
 	assert.Equal(t, 10000, cfg.MaxRuns)
+	assert.Equal(t, 10*time.Second, cfg.Server.ReadHeaderTimeout)
+	assert.Equal(t, 30*time.Second, cfg.Server.ReadTimeout)
+	assert.Equal(t, 30*time.Second, cfg.Server.WriteTimeout)
 
 	cfg, err = loadConfig(t, component.MustNewIDWithName("releasegate", "custom"))
 	require.NoError(t, err)
@@ -40,6 +45,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, cfg.MaxRunDuration)
 	assert.Equal(t, 24*time.Hour, cfg.Retention)
 	assert.Equal(t, 500, cfg.MaxRuns)
+	assert.Equal(t, 10*time.Second, cfg.Server.ReadHeaderTimeout, "setting the endpoint keeps the timeouts")
+	assert.Equal(t, 30*time.Second, cfg.Server.ReadTimeout)
 }
 
 // Every invalid setting is named in the error.
@@ -59,6 +66,38 @@ func TestInvalidConfig(t *testing.T) {
 
 	cfg := NewFactory().CreateDefaultConfig()
 	assert.ErrorContains(t, cfg.(*Config).Validate(), "gates: at least one gate is required")
+}
+
+func TestInvalidServerConfig(t *testing.T) {
+	doc, err := config.Parse([]byte(testGates))
+	require.NoError(t, err)
+	tests := []struct {
+		name     string
+		endpoint string
+		modify   func(*confignet.AddrConfig)
+		want     string
+	}{
+		{"no port", "localhost", nil, `server: endpoint must be host:port, for example localhost:9464, got "localhost"`},
+		{"a URL", "http://localhost:9464", nil, `server: endpoint must be host:port, for example localhost:9464, got "http://localhost:9464"`},
+		{"not a stream", "localhost:9464", func(a *confignet.AddrConfig) { a.Transport = confignet.TransportTypeUDP }, `server: transport must be tcp, tcp4, tcp6 or unix, got "udp"`},
+		{"any port", ":9464", nil, ""},
+		{"a unix socket", "/run/releasegate.sock", func(a *confignet.AddrConfig) { a.Transport = confignet.TransportTypeUnix }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Gates = doc
+			cfg.Server.NetAddr.Endpoint = tt.endpoint
+			if tt.modify != nil {
+				tt.modify(&cfg.Server.NetAddr)
+			}
+			if tt.want == "" {
+				assert.NoError(t, cfg.Validate())
+				return
+			}
+			assert.EqualError(t, cfg.Validate(), tt.want)
+		})
+	}
 }
 
 func TestLoadSinkConfig(t *testing.T) {
@@ -110,14 +149,38 @@ func TestInvalidSinkConfig(t *testing.T) {
 	require.Error(t, err)
 	for _, want := range []string{
 		"github: token: must be set",
+		"github: timeout: must be a positive duration, got 0s",
 		"github: target_url: template: target_url:1:30: executing",
 		"github: queue_size: must be at least 1, got 0",
 		"gitlab: project: must be set",
+		`gitlab: target_url: must render an http or https URL, got "tempo.example/trace/t"`,
 		"webhooks[0]: endpoint: must be set",
 		`webhooks[0]: format: must be json or cdevents, got "xml"`,
+		"webhooks[1]: timeout: must be a positive duration, got -1s",
+		"webhooks[1]: secret: must not begin or end with whitespace",
 		"junit: directory: must be set",
+		"junit: queue_size: must be at least 1, got -1",
 	} {
 		assert.Contains(t, err.Error(), want)
+	}
+	// The collector validates retry_on_failure itself, under its own path.
+	assert.Regexp(t, `gitlab: \S*retry_on_failure: randomization_factor value must be less than or equal to 1`, err.Error())
+	assert.NotContains(t, err.Error(), "webhook-secret")
+}
+
+// An unknown key is refused wherever it is, by its path: a typo never
+// leaves a default in place silently.
+func TestUnknownKeys(t *testing.T) {
+	_, err := loadConfig(t, component.MustNewIDWithName("releasegate", "unknown-keys"))
+	require.Error(t, err)
+	for _, want := range []string{
+		`invalid keys: max_run`,
+		`'github'.* unknown keys: retry_on_failure::max_elapsed\n`,
+		`'gitlab'.* unknown keys: tls::ca_fle\n`,
+		`'webhooks\[0\]'.* unknown keys: secrt\n`,
+		`'junit'.* unknown keys: retry_on_failure::enabeld\n`,
+	} {
+		assert.Regexp(t, want, err.Error())
 	}
 }
 

@@ -1,11 +1,13 @@
 package releasegateexporter
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // exactDurations is how many durations a gate keeps exactly (1 KiB), so the
@@ -85,4 +87,32 @@ func (d *durations) mean() time.Duration {
 		return 0
 	}
 	return time.Duration(d.sum / float64(d.count))
+}
+
+// encode is what storage keeps of d: the exact durations, or the sketch in
+// its own binary encoding, encoded in scratch then copied, which spares
+// the encoder's growing of a new slice.
+func (d *durations) encode(scratch *[]byte) (exact []time.Duration, sketch []byte) {
+	if d.sketch != nil {
+		*scratch = (*scratch)[:0]
+		d.sketch.Encode(scratch, false)
+		return nil, slices.Clone(*scratch)
+	}
+	return slices.Clone(d.exact), nil
+}
+
+// decodeSketch reads an encoded sketch into the store durations use, so
+// that its memory stays bounded. Stored data may be corrupt: a panic of the
+// decoder is an error.
+func decodeSketch(b []byte) (s *ddsketch.DDSketch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("corrupt sketch: %v", p)
+		}
+	}()
+	s, err = ddsketch.DecodeDDSketch(b, func() store.Store { return store.NewCollapsingLowestDenseStore(sketchBins) }, nil)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt sketch: %w", err)
+	}
+	return s, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -24,9 +26,11 @@ import (
 const minSweepPause = 50 * time.Millisecond
 
 type releasegateExporter struct {
+	id         component.ID
 	cfg        *Config
 	store      *runStore
 	sinks      publisher
+	storage    *runStorage // nil without a storage extension
 	settings   component.TelemetrySettings
 	telemetry  *metadata.Telemetry
 	sweepEvery time.Duration
@@ -60,17 +64,34 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 }
 
 func (e *releasegateExporter) start(ctx context.Context, host component.Host) error {
-	queues, err := e.startSinks(ctx, host)
+	var client storage.Client
+	if e.cfg.Storage != nil {
+		var err error
+		if client, err = storageClient(ctx, host, *e.cfg.Storage, e.id); err != nil {
+			return err
+		}
+		e.storage = &runStorage{client: client, logger: e.settings.Logger, every: saveEvery, last: time.Now()}
+	}
+	queues, err := e.startSinks(ctx, host, client)
 	if err != nil {
 		return err
 	}
 	e.sinks.queues = queues
 	e.store.publishing = len(queues) > 0
+	if e.storage != nil {
+		if err := e.restoreRuns(ctx); err != nil {
+			return err
+		}
+	}
 	ln, err := e.cfg.Server.ToListener(ctx)
 	if err != nil {
 		return err
 	}
-	e.server, err = e.cfg.Server.ToServer(ctx, host.GetExtensions(), e.settings, e.api())
+	// Errors of the server's own layers (auth, decompression) are JSON too.
+	e.server, err = e.cfg.Server.ToServer(ctx, host.GetExtensions(), e.settings, e.api(),
+		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+			writeError(w, status, msg)
+		}))
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -101,11 +122,20 @@ func (e *releasegateExporter) shutdown(ctx context.Context) error {
 		err = e.server.Shutdown(ctx)
 	}
 	e.wg.Wait()
-	// Runs still open are reported as such (JUnit marks their gates
-	// skipped), then the sinks get until the deadline to deliver.
-	e.store.abandon()
+	if e.storage != nil {
+		// Runs still open are saved, to resume after the next start.
+		e.storage.save(ctx, e.store)
+	} else {
+		// Runs still open are reported as such (JUnit marks their gates
+		// skipped).
+		e.store.abandon()
+	}
+	// Then the sinks get until the deadline to deliver.
 	e.sinks.publish(e.store)
 	e.sinks.shutdown(ctx)
+	if e.storage != nil {
+		err = errors.Join(err, e.storage.client.Close(ctx))
+	}
 	return err
 }
 
@@ -114,10 +144,7 @@ func (e *releasegateExporter) shutdown(ctx context.Context) error {
 func (e *releasegateExporter) consume(ctx context.Context, td ptrace.Traces) error {
 	t := e.store.record(td)
 	e.recordTally(ctx, t)
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+	e.wakeSweep()
 	return nil
 }
 
@@ -136,6 +163,9 @@ func (e *releasegateExporter) sweepLoop() {
 			e.recordFinished(context.Background(), cause)
 		}
 		e.sinks.publish(e.store)
+		if e.storage != nil {
+			e.storage.saveIfDue(context.Background(), e.store)
+		}
 		select {
 		case <-e.done:
 			return
@@ -155,14 +185,23 @@ func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.R
 	return view, ok
 }
 
+// wakeSweep asks the sweep loop for a sweep soon.
+func (e *releasegateExporter) wakeSweep() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (e *releasegateExporter) recordFinished(ctx context.Context, cause verdict.FinishCause) {
 	e.telemetry.RunsOpen.Add(ctx, -1)
 	e.telemetry.RunsFinished.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", string(cause))))
 }
 
 var (
-	noRunAttrs     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_run")))
-	malformedAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
+	noRunAttrs      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_run")))
+	malformedAttrs  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
+	invalidRunAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_run")))
 )
 
 func (e *releasegateExporter) recordTally(ctx context.Context, t tally) {
@@ -179,5 +218,6 @@ func (e *releasegateExporter) recordTally(ctx context.Context, t tally) {
 	add(e.telemetry.SpansLate, t.late)
 	add(e.telemetry.SpansIgnored, t.noRun, noRunAttrs)
 	add(e.telemetry.SpansIgnored, t.malformed, malformedAttrs)
+	add(e.telemetry.SpansIgnored, t.invalidRun, invalidRunAttrs)
 	add(e.telemetry.UnknownGates, t.unknownGates)
 }

@@ -27,6 +27,13 @@ const (
 	defaultMaxRunDuration = time.Hour
 	defaultRetention      = time.Hour
 	defaultMaxRuns        = 10000
+
+	// The API's clients, CI jobs and Prometheus, send a request at once, so
+	// the server's read limits are tighter than confighttp's (1m for the
+	// headers, none for the body): a client that trickles its request cannot
+	// hold a connection for long.
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
 )
 
 // NewFactory returns the factory of the releasegate exporter.
@@ -41,6 +48,8 @@ func NewFactory() exporter.Factory {
 func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = defaultEndpoint
+	server.ReadHeaderTimeout = defaultReadHeaderTimeout
+	server.ReadTimeout = defaultReadTimeout
 	return &Config{
 		Server:         server,
 		RunIdleTimeout: defaultRunIdleTimeout,
@@ -63,6 +72,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
+	e.id = set.ID // owns the storage client
 	return exporterhelper.NewTraces(ctx, set, cfg, e.consume,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),

@@ -12,6 +12,11 @@ import (
 // maxExemplars is how many violating spans a gate keeps as evidence.
 const maxExemplars = 5
 
+// maxReason cuts a verdict's reason, in bytes. Reasons quote the gate's
+// expressions and evaluation errors, whose length the gates file decides;
+// CI statuses show far less (GitHub, 140 characters).
+const maxReason = 1024
+
 // gateRun is one gate's aggregates in one run, and its verdict.
 type gateRun struct {
 	spans      int // matched spans
@@ -54,7 +59,7 @@ func (g *gateRun) failFast(gate *config.CompiledGate, elapsed time.Duration) {
 	}
 	stats := g.stats(elapsed)
 	if fails, err := gate.Fails(stats); err == nil && fails {
-		g.status, g.reason = verdict.Failed, failedReason(gate, stats, g)
+		g.conclude(verdict.Failed, failedReason(gate, stats, g))
 	}
 }
 
@@ -65,28 +70,33 @@ func (g *gateRun) decide(gate *config.CompiledGate, elapsed time.Duration) {
 	}
 	stats := g.stats(elapsed)
 	if g.spans < gate.MinSpans {
-		g.status, g.reason = noData(gate, g.spans)
+		g.conclude(noData(gate, g.spans))
 		return
 	}
 	fails, err := gate.Fails(stats)
 	if err != nil {
-		g.status, g.reason = verdict.Error, fmt.Sprintf("error: fail condition %s could not be evaluated: %v", gate.Fail, err)
+		g.conclude(verdict.Error, fmt.Sprintf("error: fail condition %s could not be evaluated: %v", gate.Fail, err))
 		return
 	}
 	if fails {
-		g.status, g.reason = verdict.Failed, failedReason(gate, stats, g)
+		g.conclude(verdict.Failed, failedReason(gate, stats, g))
 		return
 	}
 	warns, err := gate.Warns(stats)
 	if err != nil {
-		g.status, g.reason = verdict.Error, fmt.Sprintf("error: warn condition %s could not be evaluated: %v", gate.Warn, err)
+		g.conclude(verdict.Error, fmt.Sprintf("error: warn condition %s could not be evaluated: %v", gate.Warn, err))
 		return
 	}
 	if warns {
-		g.status, g.reason = verdict.Warning, withEvidence("warning: ", gate.ExplainWarn(stats), gate.Warn, gate, g)
+		g.conclude(verdict.Warning, withEvidence("warning: ", gate.ExplainWarn(stats), gate.Warn, gate, g))
 		return
 	}
-	g.status, g.reason = verdict.Passed, "passed: "+evidence(gate, g)
+	g.conclude(verdict.Passed, "passed: "+evidence(gate, g))
+}
+
+// conclude gives the gate its final verdict.
+func (g *gateRun) conclude(status verdict.Status, reason string) {
+	g.status, g.reason = status, cut(reason, maxReason)
 }
 
 func noData(gate *config.CompiledGate, spans int) (verdict.Status, string) {
@@ -139,5 +149,5 @@ func readable(condition string) string {
 }
 
 func pendingReason(gate *config.CompiledGate, g *gateRun) string {
-	return "pending: " + evidence(gate, g) + " so far"
+	return cut("pending: "+evidence(gate, g)+" so far", maxReason)
 }

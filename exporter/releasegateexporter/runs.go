@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -18,6 +19,21 @@ import (
 // maxUnknownGates bounds the unknown gate names a run reports.
 const maxUnknownGates = 10
 
+// Lengths, in bytes, of what the exporter keeps from spans, so that a span
+// with huge attributes cannot make a run big. A run key longer than
+// MaxRunIDLength (or not UTF-8) is refused, not cut: two runs cut to one
+// key would share a verdict.
+const (
+	// maxGateName is the longest gate name a gates document allows: a
+	// longer unknown name is counted but not listed with the run.
+	maxGateName = 100
+	// maxExemplarName cuts the span names exemplars show.
+	maxExemplarName = 256
+	// maxFact is the longest commit, repository or environment taken from
+	// a span; a longer value is ignored.
+	maxFact = 512
+)
+
 // run is one run's gates and lifecycle.
 type run struct {
 	key          string
@@ -29,8 +45,10 @@ type run struct {
 	gates        []gateRun // indexed like config.Gates
 	lateSpans    int
 	unknownGates []string
-	changed      bool // spans arrived since the last fail-fast check
-	announced    bool // its RunStarted event went out
+	changed      bool      // spans arrived since the last fail-fast check
+	announced    bool      // its RunStarted event went out
+	unsaved      bool      // changed since it was last saved to storage
+	resumed      time.Time // when it was restored from storage, if it was
 	facts        facts
 }
 
@@ -44,22 +62,29 @@ type facts struct {
 
 var factKeys = [...]string{"vcs.ref.head.revision", "vcs.repository.url.full", "deployment.environment.name"}
 
-// learn fills in the facts the run does not know yet from a span.
-func (f *facts) learn(resource, span pcommon.Map) {
+// learn fills in the facts the run does not know yet from a resource's or
+// a span's attributes.
+func (f *facts) learn(attrs pcommon.Map) {
 	for i, field := range [...]*string{&f.revision, &f.repository, &f.environment} {
 		if *field != "" {
 			continue
 		}
-		for _, attrs := range [...]pcommon.Map{resource, span} {
-			if v, ok := attrs.Get(factKeys[i]); ok && v.Type() == pcommon.ValueTypeStr {
-				*field = v.Str()
-				break
-			}
+		if v, ok := attrs.Get(factKeys[i]); ok && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxFact {
+			*field = v.Str()
 		}
 	}
 }
 
 func (r *run) open() bool { return r.finished.IsZero() }
+
+// idleSince is when the run's idle timeout started: its last span, or its
+// restoring from storage when that came later.
+func (r *run) idleSince() time.Time {
+	if r.resumed.After(r.lastSpan) {
+		return r.resumed
+	}
+	return r.lastSpan
+}
 
 func (r *run) elapsed(now time.Time) time.Duration {
 	if !r.open() {
@@ -108,9 +133,9 @@ func newRunStore(gates *config.Gates, l limits) *runStore {
 
 // tally is what one batch did, for self-telemetry.
 type tally struct {
-	opened, evicted                 int64
-	noRun, malformed, refused, late int64
-	unknownGates                    int64
+	opened, evicted                             int64
+	noRun, malformed, invalidRun, refused, late int64
+	unknownGates                                int64
 }
 
 // record aggregates the annotated spans of a batch into their runs.
@@ -122,6 +147,7 @@ func (s *runStore) record(td ptrace.Traces) tally {
 	var last *run // spans of a batch mostly share a run
 	for _, rs := range td.ResourceSpans().All() {
 		resource := rs.Resource().Attributes()
+		var learned *run // the run that learned from this resource last
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
 				attrs := span.Attributes()
@@ -137,20 +163,30 @@ func (s *runStore) record(td ptrace.Traces) tally {
 				}
 				r := last
 				if r == nil || r.key != key.Str() {
-					r = s.runFor(key.Str(), now, &t)
-					if r == nil {
-						t.refused++
-						continue
+					if r = s.runs[key.Str()]; r == nil {
+						if !validRunKey(key.Str()) {
+							t.invalidRun++
+							continue
+						}
+						if r = s.openRun(key.Str(), now, &t); r == nil {
+							t.refused++
+							continue
+						}
 					}
 					last = r
 				}
+				r.unsaved = true
 				if !r.open() {
 					r.lateSpans++
 					t.late++
 					continue
 				}
 				s.recordSpan(r, span, matched.Slice(), &t)
-				r.facts.learn(resource, attrs)
+				if learned != r { // once a resource, not once a span
+					r.facts.learn(resource)
+					learned = r
+				}
+				r.facts.learn(attrs)
 				r.lastSpan, r.changed = now, true
 			}
 		}
@@ -199,7 +235,7 @@ func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t
 			g.exemplars = append(g.exemplars, verdict.Exemplar{
 				TraceID:   span.TraceID().String(),
 				SpanID:    span.SpanID().String(),
-				Name:      span.Name(),
+				Name:      cut(span.Name(), maxExemplarName),
 				Condition: condition,
 			})
 		}
@@ -208,7 +244,7 @@ func (s *runStore) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t
 
 // gateOf returns the run's state of the named gate. An unknown name (a
 // sidecar with a newer gates file) is counted, when t is given, and
-// reported with the run.
+// reported with the run unless it is longer than a gate name can be.
 func (s *runStore) gateOf(r *run, name pcommon.Value, t *tally) *gateRun {
 	i, ok := s.gates.Lookup(name.Str())
 	if ok {
@@ -216,7 +252,7 @@ func (s *runStore) gateOf(r *run, name pcommon.Value, t *tally) *gateRun {
 	}
 	if t != nil {
 		t.unknownGates++
-		if len(r.unknownGates) < maxUnknownGates && !slices.Contains(r.unknownGates, name.Str()) {
+		if len(r.unknownGates) < maxUnknownGates && len(name.Str()) <= maxGateName && !slices.Contains(r.unknownGates, name.Str()) {
 			r.unknownGates = append(r.unknownGates, name.Str())
 		}
 	}
@@ -232,23 +268,38 @@ func contains(names pcommon.Slice, name string) bool {
 	return false
 }
 
-// runFor returns the run of key, opening it if new. Past max_runs the
+// validRunKey reports whether the exporter holds runs of key: at most
+// MaxRunIDLength bytes of UTF-8, which Prometheus needs of label values.
+func validRunKey(key string) bool {
+	return key != "" && len(key) <= MaxRunIDLength && utf8.ValidString(key)
+}
+
+// cut shortens s to at most n bytes, cut at a character and ended with
+// "…" when it had to be cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := max(n-len("…"), 0)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// openRun opens a new run of key, which must be valid. Past max_runs the
 // oldest finished run makes room; with none finished, the new run is
 // refused (nil).
-func (s *runStore) runFor(key string, now time.Time, t *tally) *run {
-	if r, ok := s.runs[key]; ok {
-		return r
-	}
+func (s *runStore) openRun(key string, now time.Time, t *tally) *run {
 	if len(s.runs) >= s.limits.maxRuns {
 		if len(s.finished) == 0 {
 			return nil
 		}
-		delete(s.runs, s.finished[0].key)
-		s.finished = s.finished[1:]
+		s.forgetOldest()
 		t.evicted++
 	}
 	s.opened++
-	r := &run{key: key, seq: s.opened, started: now, lastSpan: now, gates: make([]gateRun, s.gates.Len())}
+	r := &run{key: key, seq: s.opened, started: now, lastSpan: now, unsaved: true, gates: make([]gateRun, s.gates.Len())}
 	for i := range r.gates {
 		r.gates[i].status = verdict.Pending
 	}
@@ -271,31 +322,38 @@ func (s *runStore) sweep() (finished []verdict.FinishCause, expired int) {
 		}
 		s.announce(r, now)
 		switch {
-		case now.Sub(r.lastSpan) >= s.limits.idleTimeout:
+		case now.Sub(r.idleSince()) >= s.limits.idleTimeout:
 			s.finish(r, verdict.FinishedIdle, now)
 			finished = append(finished, verdict.FinishedIdle)
 		case now.Sub(r.started) >= s.limits.maxRunDuration:
 			s.finish(r, verdict.FinishedAtMaxDuration, now)
 			finished = append(finished, verdict.FinishedAtMaxDuration)
 		case r.changed:
-			r.changed = false
+			r.changed, r.unsaved = false, true // a gate may fail fast
 			for i := range r.gates {
 				r.gates[i].failFast(s.gates.At(i), r.elapsed(now))
 			}
 		}
 	}
 	for len(s.finished) > 0 && now.Sub(s.finished[0].finished) >= s.limits.retention {
-		delete(s.runs, s.finished[0].key)
-		s.finished = s.finished[1:]
+		s.forgetOldest()
 		expired++
 	}
 	return finished, expired
 }
 
+// forgetOldest forgets the run that finished first. Its slot is cleared,
+// or the backing array would keep the run, and its durations, alive.
+func (s *runStore) forgetOldest() {
+	delete(s.runs, s.finished[0].key)
+	s.finished[0] = nil
+	s.finished = s.finished[1:]
+}
+
 // finish ends a run: every gate still pending gets its final verdict.
 func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
 	s.announce(r, now)
-	r.finished, r.cause = now, cause
+	r.finished, r.cause, r.unsaved = now, cause, true
 	for i := range r.gates {
 		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
 	}
@@ -308,7 +366,7 @@ func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
 // let the first spans tell the run's commit.
 func (s *runStore) announce(r *run, now time.Time) {
 	if !r.announced {
-		r.announced = true
+		r.announced, r.unsaved = true, true
 		s.emit(sink.RunStarted, r, now)
 	}
 }
@@ -345,12 +403,16 @@ func (s *runStore) abandon() {
 // finishRun finishes the run of key now, if it is open, and returns its
 // view. A run that never received a span is opened and finished at once, so
 // its gates get their no-data verdicts: no traffic is never a silent pass.
-// ok is false when the run could not be held (max_runs).
+// ok is false when the run could not be held (max_runs, or a key the API
+// should have refused).
 func (s *runStore) finishRun(key string) (view verdict.Run, finishedNow bool, t tally, ok bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.runFor(key, now, &t)
+	r := s.runs[key]
+	if r == nil && validRunKey(key) {
+		r = s.openRun(key, now, &t)
+	}
 	if r == nil {
 		return verdict.Run{}, false, t, false
 	}

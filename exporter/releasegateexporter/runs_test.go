@@ -524,8 +524,11 @@ func TestEvents(t *testing.T) {
 	c.advance(time.Minute)
 	s.record(traces(checkout("open", time.Millisecond)))
 	s.sweep()
+	// One sweep takes the runs in no particular order: only each run's own
+	// events are ordered.
+	assert.ElementsMatch(t, []string{"run.started idle pending", "run.finished idle inconclusive", "run.started open pending"}, kinds())
 	s.abandon()
-	assert.Equal(t, []string{"run.started idle pending", "run.finished idle inconclusive", "run.started open pending", "run.abandoned open pending"}, kinds())
+	assert.Equal(t, []string{"run.abandoned open pending"}, kinds())
 
 	// Without sinks, nothing is kept.
 	s.publishing = false

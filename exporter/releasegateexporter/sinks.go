@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -63,8 +64,10 @@ func (p *publisher) shutdown(ctx context.Context) {
 	wg.Wait()
 }
 
-// startSinks starts a queue for every CI status sink configured.
-func (e *releasegateExporter) startSinks(ctx context.Context, host component.Host) ([]*sink.Queue, error) {
+// startSinks starts a queue for every CI status sink configured. With a
+// storage client, each queue keeps its events under sink/<name>/ and first
+// delivers those an earlier start left undelivered.
+func (e *releasegateExporter) startSinks(ctx context.Context, host component.Host, client storage.Client) ([]*sink.Queue, error) {
 	var (
 		queues []*sink.Queue
 		errs   []error
@@ -74,8 +77,14 @@ func (e *releasegateExporter) startSinks(ctx context.Context, host component.Hos
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			return
 		}
-		queues = append(queues, sink.NewQueue(name, s, delivery.QueueSize, delivery.RetryOnFailure,
-			e.settings.Logger, newSinkTelemetry(e.telemetry, name)))
+		q := sink.NewQueue(name, s, delivery.QueueSize, delivery.RetryOnFailure,
+			e.settings.Logger, newSinkTelemetry(e.telemetry, name))
+		queues = append(queues, q)
+		if client != nil {
+			if err := q.Persist(ctx, client, "sink/"+name+"/"); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
 	}
 	// startHTTP builds the sink's HTTP client (TLS, proxy, auth extensions)
 	// first.

@@ -52,6 +52,18 @@ func TestInvalidConfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "gates: at least one gate is required")
 }
 
+func TestUnknownKeys(t *testing.T) {
+	_, err := loadConfig(t, component.MustNewIDWithName("releasegate", "unknown-keys"))
+	require.Error(t, err)
+	for _, want := range []string{
+		"invalid keys: gates_file",
+		`unknown key "rn" (the document has run and gates)`,
+		`gate "checkout-latency": asert: unknown key`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
 func TestConfigStruct(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(NewFactory().CreateDefaultConfig()))
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,31 +27,51 @@ func main() {
 	collector := flag.String("collector", "../bin/otelcol-releasegate", "the built distribution")
 	telemetrygen := flag.String("telemetrygen", "../.tools/telemetrygen", "telemetrygen")
 	workers := flag.Int("workers", 2, "telemetrygen workers")
-	traces := flag.Int("traces", 50000, "traces per worker (two spans each)")
-	rate := flag.Int("rate", 5000, "traces per second per worker")
+	spans := flag.Int("spans", 200000, "spans sent to each collector")
+	spanRate := flag.Int("rate", 20000, "spans per second")
+	children := flag.Int("child-spans", 1, "server spans per trace, under one client span; "+
+		"the gates match the client span and the first server span, so 1 gates every span and 19 one span in ten")
+	rounds := flag.Int("rounds", 3, "rounds, each measuring both pipelines")
 	flag.Parse()
 
-	spans := *workers * *traces * 2
-	results := map[string]float64{}
-	for _, pipeline := range []string{"without", "with"} {
-		cpu, err := measure(*collector, *telemetrygen, pipeline, *workers, *traces, *rate)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "e2ebench: %s: %v\n", pipeline, err)
-			os.Exit(1)
+	// telemetrygen's --rate paces spans, not traces.
+	perTrace := 1 + *children
+	traces, rate := *spans / *workers / perTrace, max(*spanRate / *workers, 1)
+	results := map[string][]float64{}
+	for round := range *rounds {
+		for _, pipeline := range []string{"without", "with"} {
+			cpu, err := measure(*collector, *telemetrygen, pipeline, *workers, traces, rate, *children)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "e2ebench: %s: %v\n", pipeline, err)
+				os.Exit(1)
+			}
+			results[pipeline] = append(results[pipeline], cpu/(float64(*spans)/1e6))
 		}
-		results[pipeline] = cpu / (float64(spans) / 1e6)
+		fmt.Fprintf(os.Stderr, "round %d: without %.2f, with %.2f CPU s per million spans\n",
+			round+1, results["without"][round], results["with"][round])
 	}
-	fmt.Printf("%d spans at %d traces/s (%d workers of telemetrygen, 2 spans a trace)\n\n", spans, *rate**workers, *workers)
+	without, with := median(results["without"]), median(results["with"])
+	fmt.Printf("%d spans at %d spans/s (%d workers of telemetrygen, %d spans a trace, %.0f%% of them gated), median of %d rounds\n\n",
+		*spans, *spanRate, *workers, perTrace, 200/float64(perTrace), *rounds)
 	fmt.Println("| pipeline | collector CPU s per million spans |")
 	fmt.Println("|---|---:|")
-	fmt.Printf("| otlp → batch → nop | %.2f |\n", results["without"])
-	fmt.Printf("| otlp → releasegate → batch → [releasegate, nop], 20 gates | %.2f |\n", results["with"])
-	fmt.Printf("\nwith ÷ without: %.3f×\n", results["with"]/results["without"])
+	fmt.Printf("| otlp → batch → nop | %.2f |\n", without)
+	fmt.Printf("| otlp → releasegate → batch → [releasegate, nop], 20 gates | %.2f |\n", with)
+	fmt.Printf("\nwith ÷ without: %.3f×\n", with/without)
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 // measure runs the collector on e2e/<pipeline>.yaml, sends the spans, and
 // returns the CPU seconds the collector spent on them.
-func measure(collector, telemetrygen, pipeline string, workers, traces, rate int) (float64, error) {
+func measure(collector, telemetrygen, pipeline string, workers, traces, rate, children int) (float64, error) {
 	otlp, api := freePort(), freePort()
 	cmd := exec.Command(collector, "--config", pipeline+".yaml")
 	cmd.Dir = "e2e"
@@ -74,6 +95,7 @@ func measure(collector, telemetrygen, pipeline string, workers, traces, rate int
 	}
 	gen := exec.Command(telemetrygen, "traces", "--otlp-insecure", "--otlp-endpoint", endpoint,
 		"--workers", strconv.Itoa(workers), "--traces", strconv.Itoa(traces), "--rate", strconv.Itoa(rate),
+		"--child-spans", strconv.Itoa(children),
 		"--otlp-attributes", `cicd.pipeline.run.id="bench"`)
 	if out, err := gen.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("telemetrygen: %v\n%s", err, out)

@@ -24,7 +24,7 @@ type Telemetry struct {
 	SpansLate metric.Int64Counter
 	// SpansIgnored counts spans without a usable releasegate.run, by
 	// `reason`: no_run (not annotated), malformed (annotations of the wrong
-	// type).
+	// type), invalid_run (a run key over MaxRunIDLength or not UTF-8).
 	SpansIgnored metric.Int64Counter
 	// UnknownGates counts gate names in annotations that the gates document
 	// does not have.
@@ -61,7 +61,7 @@ func NewTelemetry(settings component.TelemetrySettings) (*Telemetry, error) {
 	t.SpansLate = counter("otelcol_exporter_releasegate_spans_late",
 		"Spans that arrived after their run had finished; they do not change its verdict.", "{span}")
 	t.SpansIgnored = counter("otelcol_exporter_releasegate_spans_ignored",
-		"Spans without usable releasegate annotations, by reason (no_run, malformed).", "{span}")
+		"Spans without usable releasegate annotations, by reason (no_run, malformed, invalid_run).", "{span}")
 	t.UnknownGates = counter("otelcol_exporter_releasegate_unknown_gates",
 		"Gate names in span annotations that the gates document does not have.", "{gate}")
 	t.SinkSent = counter("otelcol_exporter_releasegate_sink_sent",

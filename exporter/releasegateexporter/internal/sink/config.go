@@ -3,7 +3,6 @@ package sink
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"text/template"
@@ -53,20 +52,28 @@ type Link struct {
 }
 
 // Compile parses the template and renders a sample link, so that a
-// misspelt field is a start-up error. (Sinks call it from their Validate;
-// a Validate method here would be called a second time by the collector.)
+// misspelt field or a link that is not a URL is a start-up error. (Sinks
+// call it from their Check; a Validate method here would be called a second
+// time by the collector.)
 func (t TargetURL) Compile() (LinkTemplate, error) {
 	if t == "" {
 		return LinkTemplate{}, nil
 	}
 	tmpl, err := template.New("target_url").Parse(string(t))
-	if err == nil {
-		err = tmpl.Execute(io.Discard, Link{Run: "r", Gate: "g", TraceID: "t"})
-	}
 	if err != nil {
 		return LinkTemplate{}, fmt.Errorf("target_url: %w", err)
 	}
-	return LinkTemplate{tmpl}, nil
+	link := LinkTemplate{tmpl}
+	sample, err := link.Render(Link{Run: "r", Gate: "g", TraceID: "t"})
+	if err != nil {
+		return LinkTemplate{}, err
+	}
+	// A link that is not a URL is refused by the code host, or shown as a
+	// dead link on every status. Empty is allowed: the status has no link.
+	if sample != "" && !isHTTPURL(sample) {
+		return LinkTemplate{}, fmt.Errorf("target_url: must render an http or https URL, got %q", sample)
+	}
+	return link, nil
 }
 
 // LinkTemplate is a compiled TargetURL.
@@ -96,15 +103,30 @@ func NewClientConfig(endpoint string) confighttp.ClientConfig {
 	return client
 }
 
+// CheckClient checks the client settings a sink relies on: an http or https
+// endpoint, and a timeout, without which a receiver that hangs would hold
+// the sink's queue until shutdown.
+func CheckClient(client *confighttp.ClientConfig) error {
+	err := CheckEndpoint(client.Endpoint)
+	if client.Timeout <= 0 {
+		err = errors.Join(err, fmt.Errorf("timeout: must be a positive duration, got %s", client.Timeout))
+	}
+	return err
+}
+
 // CheckEndpoint requires an http or https URL. It never quotes the
 // endpoint: a webhook's URL may carry a token.
 func CheckEndpoint(endpoint string) error {
 	if endpoint == "" {
 		return errors.New("endpoint: must be set")
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(endpoint) {
 		return errors.New("endpoint: must be an http or https URL")
 	}
 	return nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

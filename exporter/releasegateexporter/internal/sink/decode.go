@@ -10,28 +10,49 @@ import (
 )
 
 // Unmarshal decodes a sink's settings into cfg, which holds its defaults,
-// and refuses keys cfg does not have. confighttp.ClientConfig, squashed into
-// the sinks' configs, decodes leniently (it ignores keys it does not know, as
-// they may be its parent's), so without this check a misspelt `tokn` would
-// pass silently.
+// and refuses keys cfg does not have, at any depth. confighttp.ClientConfig,
+// squashed into the sinks' configs, decodes leniently (it ignores keys it
+// does not know, as they may be its parent's), and so is everything decoded
+// beside it, retry_on_failure and tls included: without this check a
+// misspelt `tokn` or `retry_on_failure::max_elapsed` would pass silently.
 func Unmarshal(conf *confmap.Conf, cfg any) error {
-	known := keysOf(reflect.TypeOf(cfg).Elem())
-	var unknown []string
-	for key := range conf.ToStringMap() {
-		if !known[key] {
-			unknown = append(unknown, key)
-		}
-	}
-	if len(unknown) > 0 {
+	if unknown := unknownKeys(reflect.TypeOf(cfg).Elem(), conf.ToStringMap(), ""); len(unknown) > 0 {
 		slices.Sort(unknown)
 		return fmt.Errorf("unknown keys: %s", strings.Join(unknown, ", "))
 	}
 	return conf.Unmarshal(cfg)
 }
 
-// keysOf lists the mapstructure keys of a struct, squashed fields included.
-func keysOf(t reflect.Type) map[string]bool {
-	keys := map[string]bool{}
+var unmarshalerType = reflect.TypeFor[confmap.Unmarshaler]()
+
+// unknownKeys lists the keys of m that the struct t does not have, as paths
+// such as retry_on_failure::max_elapsed. It looks into the sections of
+// plain structs; a type with its own Unmarshal (configoptional.Optional)
+// decodes its section, strictly, itself.
+func unknownKeys(t reflect.Type, m map[string]any, prefix string) []string {
+	fields := fieldsOf(t)
+	var unknown []string
+	for key, value := range m {
+		ft, ok := fields[key]
+		if !ok {
+			unknown = append(unknown, prefix+key)
+			continue
+		}
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		section, isMap := value.(map[string]any)
+		if isMap && ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) {
+			unknown = append(unknown, unknownKeys(ft, section, prefix+key+confmap.KeyDelimiter)...)
+		}
+	}
+	return unknown
+}
+
+// fieldsOf maps the mapstructure keys of a struct to their fields' types,
+// squashed fields included.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -41,14 +62,14 @@ func keysOf(t reflect.Type) map[string]bool {
 		switch {
 		case name == "-":
 		case strings.Contains(opts, "squash"):
-			for k := range keysOf(f.Type) {
-				keys[k] = true
+			for k, ft := range fieldsOf(f.Type) {
+				fields[k] = ft
 			}
 		case name == "":
-			keys[strings.ToLower(f.Name)] = true
+			fields[strings.ToLower(f.Name)] = f.Type
 		default:
-			keys[name] = true
+			fields[name] = f.Type
 		}
 	}
-	return keys
+	return fields
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 )
 
@@ -22,6 +23,10 @@ type Telemetry interface {
 // Queue delivers one sink's messages: a bounded buffer and one worker, so
 // messages go out in the order their events came, and a message about a
 // commit's context is never overtaken by an older one.
+//
+// With storage (Persist), the events whose messages are queued are also
+// kept in the collector's storage extension until their last message is
+// delivered or given up on, and a restart delivers them again.
 type Queue struct {
 	name      string
 	sink      Sink
@@ -29,13 +34,22 @@ type Queue struct {
 	logger    *zap.Logger
 	telemetry Telemetry
 
-	messages chan Message
-	mu       sync.Mutex // guards closed and the send on messages
+	messages chan queued
+	mu       sync.Mutex // guards closed, store and the sends on messages
 	closed   bool
+	closing  chan struct{} // closed by Shutdown
+	store    *eventStore   // nil without storage
 	skipped  sync.Once
 	stop     context.CancelFunc // ends retries at the shutdown deadline
 	ctx      context.Context
 	done     chan struct{}
+}
+
+// queued is a message waiting for delivery, with its event in storage (nil
+// when it is not stored).
+type queued struct {
+	Message
+	event *storedEvent
 }
 
 // NewQueue returns a started queue of at most size messages.
@@ -47,7 +61,8 @@ func NewQueue(name string, s Sink, size int, retry configretry.BackOffConfig, lo
 		retry:     retry,
 		logger:    logger.With(zap.String("sink", name)),
 		telemetry: telemetry,
-		messages:  make(chan Message, size),
+		messages:  make(chan queued, size),
+		closing:   make(chan struct{}),
 		ctx:       ctx,
 		stop:      stop,
 		done:      make(chan struct{}),
@@ -59,36 +74,101 @@ func NewQueue(name string, s Sink, size int, retry configretry.BackOffConfig, lo
 // Publish queues the messages of an event. It never blocks: what does not
 // fit in the queue is dropped and counted.
 func (q *Queue) Publish(e Event) {
+	messages, ok := q.messagesOf(e)
+	if !ok {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.enqueue(messages, func(n int) *storedEvent { return q.store.add(e, n) })
+}
+
+// Persist keeps the queue's events in storage under keys starting with
+// prefix, and first queues again, in order, the events a previous run of
+// the collector left there undelivered. Call it before the first Publish.
+// Only a failure to read the storage is an error; unreadable events are
+// logged and forgotten.
+func (q *Queue) Persist(ctx context.Context, client storage.Client, prefix string) error {
+	store := &eventStore{client: client, prefix: prefix, logger: q.logger}
+	events, err := store.load(ctx)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.store = store
+	restored := 0
+	for _, ev := range events {
+		messages, ok := q.messagesOf(ev.Event)
+		n := 0
+		if ok {
+			n = q.enqueue(messages, func(n int) *storedEvent {
+				ev.left.Store(int64(n))
+				return ev
+			})
+		}
+		if n == 0 {
+			store.forget(ev)
+			continue
+		}
+		restored++
+	}
+	if restored > 0 {
+		q.logger.Info("Delivering CI status events left undelivered before the restart", zap.Int("events", restored))
+	}
+	return nil
+}
+
+// messagesOf is what the sink makes of an event; an event it cannot
+// deliver is counted, and logged the first time.
+func (q *Queue) messagesOf(e Event) ([]Message, bool) {
 	messages, err := q.sink.Messages(e)
 	if err != nil {
 		q.telemetry.Skipped()
 		q.skipped.Do(func() {
 			q.logger.Warn("Skipping events this sink cannot deliver (logged once)", zap.String("run", e.Run.Run), zap.Error(err))
 		})
-		return
+		return nil, false
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range messages {
-		if q.closed {
+	return messages, true
+}
+
+// enqueue queues the messages of one event that fit, drops the rest, and
+// returns how many it queued. With storage, store is called with that
+// number before any of them can be delivered. The caller holds q.mu.
+func (q *Queue) enqueue(messages []Message, store func(queued int) *storedEvent) int {
+	if q.closed {
+		for range messages {
 			q.telemetry.Failed()
-			continue
 		}
-		select {
-		case q.messages <- m:
-		default:
-			q.telemetry.Dropped()
-			q.logger.Warn("Queue full, dropping a message", zap.String("message", m.What))
-		}
+		return 0
 	}
+	// Only senders holding q.mu fill the buffer, so what fits now still
+	// fits when sent.
+	fits := min(len(messages), cap(q.messages)-len(q.messages))
+	for _, m := range messages[fits:] {
+		q.telemetry.Dropped()
+		q.logger.Warn("Queue full, dropping a message", zap.String("message", m.What))
+	}
+	var event *storedEvent
+	if fits > 0 && q.store != nil {
+		event = store(fits)
+	}
+	for _, m := range messages[:fits] {
+		q.messages <- queued{m, event}
+	}
+	return fits
 }
 
 // Shutdown stops taking events and delivers what is queued until ctx ends;
-// what is left then is counted as failed and logged.
+// what is left then is counted as failed and logged. With storage, it does
+// not retry: the first message that fails, and those after it, stay in
+// storage for the next start.
 func (q *Queue) Shutdown(ctx context.Context) error {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
+		close(q.closing)
 		close(q.messages)
 	}
 	q.mu.Unlock()
@@ -96,42 +176,90 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	case <-q.done:
 		return nil
 	case <-ctx.Done():
-		q.stop()
-		<-q.done
+	}
+	// Sends are cancelled now; one that ignores its context (a write to a
+	// stalled disk) is given a moment, not the collector's shutdown. The
+	// worker counts what is left when that Send returns.
+	q.stop()
+	select {
+	case <-q.done:
 		return nil
+	case <-time.After(stopGrace):
+		return ctx.Err()
 	}
 }
+
+// stopGrace is how long Shutdown waits, past its deadline, for a Send to
+// notice it was cancelled.
+const stopGrace = 50 * time.Millisecond
 
 func (q *Queue) work() {
 	defer close(q.done)
+	var stopped error // why the shutdown stopped deliveries
+	kept := 0
 	for m := range q.messages {
-		if q.ctx.Err() != nil {
-			q.giveUp(m, q.ctx.Err())
-			continue
+		if stopped == nil {
+			stopped = q.ctx.Err()
 		}
-		q.deliver(m)
+		if stopped == nil {
+			if stopped = q.deliver(m); stopped == nil {
+				continue
+			}
+		}
+		// A stored message waits for the next start; another one fails.
+		// Neither is sent after one before it was not.
+		if m.event != nil {
+			kept++
+		} else {
+			q.giveUp(m, stopped)
+		}
+	}
+	if kept > 0 {
+		q.logger.Info("CI status messages left in storage, to deliver after the next start", zap.Int("messages", kept))
 	}
 }
 
-func (q *Queue) giveUp(m Message, err error) {
+// finished ends m's delivery: its event leaves storage with its last
+// message. (q.store was set before m was queued.)
+func (q *Queue) finished(m queued) {
+	if m.event != nil {
+		q.store.done(m.event)
+	}
+}
+
+func (q *Queue) giveUp(m queued, err error) {
 	q.telemetry.Failed()
 	q.logger.Warn("Message not delivered", zap.String("message", m.What), zap.Error(err))
+	q.finished(m)
 }
 
 // deliver sends m until it succeeds, fails permanently, or the retries run
-// out (retry_on_failure).
-func (q *Queue) deliver(m Message) {
+// out (retry_on_failure). When the shutdown stops it first, it returns the
+// last error and leaves m to the caller.
+func (q *Queue) deliver(m queued) error {
 	start := time.Now()
 	interval := max(q.retry.InitialInterval, minInterval)
+	// A stored message is not retried during shutdown: it will be after
+	// the next start.
+	var closing chan struct{}
+	if m.event != nil {
+		closing = q.closing
+	}
 	for {
 		err := m.Send(q.ctx)
 		if err == nil {
 			q.telemetry.Sent()
-			return
+			q.finished(m)
+			return nil
 		}
 		if isPermanent(err) || !q.retry.Enabled {
 			q.giveUp(m, err)
-			return
+			return nil
+		}
+		select {
+		case <-closing:
+			return err
+		default:
 		}
 		wait, asked := retryAfter(err)
 		if !asked {
@@ -140,15 +268,16 @@ func (q *Queue) deliver(m Message) {
 		}
 		if q.retry.MaxElapsedTime > 0 && time.Since(start)+wait > q.retry.MaxElapsedTime {
 			q.giveUp(m, err)
-			return
+			return nil
 		}
 		q.telemetry.Retried()
 		q.logger.Debug("Retrying", zap.String("message", m.What), zap.Duration("after", wait), zap.Error(err))
 		select {
 		case <-time.After(wait):
+		case <-closing:
+			return err
 		case <-q.ctx.Done():
-			q.giveUp(m, err)
-			return
+			return err
 		}
 	}
 }

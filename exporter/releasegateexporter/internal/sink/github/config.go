@@ -56,7 +56,7 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 // itself.
 func (c *Config) Check() error {
 	var errs []error
-	errs = append(errs, sink.CheckEndpoint(c.ClientConfig.Endpoint))
+	errs = append(errs, sink.CheckClient(&c.ClientConfig))
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: must be set"))
 	}

@@ -61,8 +61,12 @@ func TestConfigValidate(t *testing.T) {
 		{"repository without owner", func(c *Config) { c.Repository = "shop" }, `repository: must be owner/name, got "shop"`},
 		{"repository as a URL", func(c *Config) { c.Repository = "https://github.com/acme/shop" }, `repository: must be owner/name, got "https://github.com/acme/shop"`},
 		{"no context prefix", func(c *Config) { c.ContextPrefix = "" }, "context_prefix: must be set"},
-		{"bad target_url", func(c *Config) { c.TargetURL = "https://x/{{.Trace}}" }, "target_url: "},
+		{"no timeout", func(c *Config) { c.ClientConfig.Timeout = 0 }, "timeout: must be a positive duration, got 0s"},
+		{"target_url that does not parse", func(c *Config) { c.TargetURL = "https://x/{{.Run" }, "target_url: template: target_url:1: unclosed action"},
+		{"target_url with an unknown field", func(c *Config) { c.TargetURL = "https://x/{{.Trace}}" }, "target_url: template: target_url:1:12: executing"},
+		{"target_url that is not a URL", func(c *Config) { c.TargetURL = "tempo/{{.TraceID}}" }, `target_url: must render an http or https URL, got "tempo/t"`},
 		{"bad queue_size", func(c *Config) { c.QueueSize = 0 }, "queue_size: must be at least 1, got 0"},
+		{"negative queue_size", func(c *Config) { c.QueueSize = -1 }, "queue_size: must be at least 1, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +86,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 		err := cfg.Check()
 		require.Error(t, err)
-		for _, key := range []string{"endpoint", "token", "repository", "context_prefix", "target_url", "queue_size"} {
+		for _, key := range []string{"endpoint", "timeout", "token", "repository", "context_prefix", "target_url", "queue_size"} {
 			assert.Contains(t, err.Error(), key+": ")
 		}
 	})

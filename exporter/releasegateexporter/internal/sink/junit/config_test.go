@@ -35,3 +35,16 @@ func TestConfigValidate(t *testing.T) {
 	cfg.Directory = ""
 	assert.EqualError(t, cfg.Check(), "directory: must be set\nqueue_size: must be at least 1, got 0")
 }
+
+func TestConfigUnknownKeys(t *testing.T) {
+	for _, tt := range []struct {
+		conf map[string]any
+		want string
+	}{
+		{map[string]any{"directry": "reports"}, "unknown keys: directry"},
+		{map[string]any{"directory": "reports", "retry_on_failure": map[string]any{"enabld": false}}, "unknown keys: retry_on_failure::enabld"},
+	} {
+		cfg := NewDefaultConfig()
+		assert.ErrorContains(t, confmap.NewFromStringMap(tt.conf).Unmarshal(&cfg), tt.want)
+	}
+}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -53,11 +54,17 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	return sink.Unmarshal(conf, c)
 }
 
-// Check names each setting that is wrong. The endpoint is never quoted:
-// webhook URLs often carry a token.
+// Check names each setting that is wrong. The endpoint and the secret are
+// never quoted: webhook URLs often carry a token.
 func (c *Config) Check() error {
 	var errs []error
-	errs = append(errs, sink.CheckEndpoint(c.ClientConfig.Endpoint))
+	errs = append(errs, sink.CheckClient(&c.ClientConfig))
+	// A secret read with a stray newline signs with a key the receiver
+	// does not have: every event would fail verification there, far from
+	// here.
+	if s := string(c.Secret); strings.TrimSpace(s) != s {
+		errs = append(errs, errors.New("secret: must not begin or end with whitespace"))
+	}
 	if c.Format != FormatJSON && c.Format != FormatCDEvents {
 		errs = append(errs, fmt.Errorf("format: must be %s or %s, got %q", FormatJSON, FormatCDEvents, c.Format))
 	}

@@ -56,6 +56,29 @@ func TestValidate(t *testing.T) {
 			want:   []string{`format: must be json or cdevents, got ""`},
 		},
 		{
+			name:   "format in capitals",
+			modify: func(c *Config) { c.Format = "CDEvents" },
+			want:   []string{`format: must be json or cdevents, got "CDEvents"`},
+		},
+		{
+			name:   "no timeout",
+			modify: func(c *Config) { c.ClientConfig.Timeout = 0 },
+			want:   []string{"timeout: must be a positive duration, got 0s"},
+		},
+		{
+			name:   "secret with a trailing newline",
+			modify: func(c *Config) { c.Secret = "T0K3N\n" },
+			want:   []string{"secret: must not begin or end with whitespace"},
+		},
+		{
+			name: "secret with a leading space, cdevents",
+			modify: func(c *Config) {
+				c.Secret = " T0K3N"
+				c.Format = FormatCDEvents
+			},
+			want: []string{"secret: must not begin or end with whitespace"},
+		},
+		{
 			name:   "queue size",
 			modify: func(c *Config) { c.QueueSize = 0 },
 			want:   []string{"queue_size: must be at least 1, got 0"},
@@ -64,11 +87,15 @@ func TestValidate(t *testing.T) {
 			name: "every error at once",
 			modify: func(c *Config) {
 				c.ClientConfig.Endpoint = ""
+				c.ClientConfig.Timeout = -time.Second
+				c.Secret = "T0K3N "
 				c.Format = "xml"
 				c.QueueSize = -1
 			},
 			want: []string{
 				"endpoint: must be set",
+				"timeout: must be a positive duration, got -1s",
+				"secret: must not begin or end with whitespace",
 				`format: must be json or cdevents, got "xml"`,
 				"queue_size: must be at least 1, got -1",
 			},
@@ -84,9 +111,19 @@ func TestValidate(t *testing.T) {
 			for _, want := range tt.want {
 				assert.ErrorContains(t, err, want)
 			}
-			// Webhook URLs carry tokens: errors never quote them.
+			// Webhook URLs and secrets: errors never quote them.
 			assert.NotContains(t, err.Error(), "T0K3N")
 		})
+	}
+
+	// Either format, signed or not.
+	for _, format := range []Format{FormatJSON, FormatCDEvents} {
+		cfg := NewDefaultConfig()
+		cfg.ClientConfig.Endpoint = "https://ci.example/hooks/releasegate"
+		cfg.Format = format
+		require.NoError(t, cfg.Check())
+		cfg.Secret = "s3cret"
+		require.NoError(t, cfg.Check())
 	}
 }
 

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// An expression larger than maxNodes is refused when the gates load, with a
+// message that names the gate and the field; one of a few thousand nodes
+// loads.
+func TestExpressionTooLarge(t *testing.T) {
+	huge := strings.Repeat("1 + ", maxNodes/2) + "1 > 0"
+	for _, field := range []string{"match", "assert", "fail", "warn"} {
+		t.Run(field, func(t *testing.T) {
+			gate := "gates:\n  - name: big\n"
+			if field != "match" {
+				gate += "    match: 'true'\n"
+			}
+			doc, err := Parse(fmt.Appendf(nil, "%s    %s: '%s'\n", gate, field, huge))
+			require.NoError(t, err)
+			_, err = Compile(doc)
+			require.Error(t, err)
+			assert.Regexp(t, `^gate "big": `+field+`: column \d+: the expression is too large: more than 10000 operators, names and literals$`, err.Error())
+		})
+	}
+	_, err := Compile(Document{Run: huge, Gates: []Gate{{Name: "g", Match: "true"}}})
+	require.Error(t, err)
+	assert.Regexp(t, `^run: column \d+: the expression is too large`, err.Error())
+
+	large := strings.Repeat(`name == "x" || `, 1000) + "true"
+	_, err = Compile(Document{Run: `"r"`, Gates: []Gate{{Name: "g", Match: large, Assert: large, Fail: strings.Repeat("spans > 1 || ", 1000) + "false"}}})
+	assert.NoError(t, err)
+}
+
+// manyAttributes is the test span with n attributes more.
+func manyAttributes(n int) (pcommon.Resource, pcommon.InstrumentationScope, ptrace.Span) {
+	res, scope, span := testSpan()
+	for i := range n {
+		span.Attributes().PutInt(fmt.Sprint("attribute.", i), int64(i))
+	}
+	return res, scope, span
+}
+
+// An expression that would take the collector's memory, or run for hours,
+// stops with an evaluation error, well within bounded memory: a span it
+// asserts on is a violation and is marked errored, a run condition makes an
+// error.
+func TestExpensiveEvaluationsStop(t *testing.T) {
+	const (
+		memory = "memory budget exceeded"
+		steps  = "too many loop iterations"
+	)
+	concat := "let l = 1..500000; len(concat(l, l, l)) > 0"
+	tests := []struct {
+		name, expr, err string
+		attributes      int // added to the test span
+	}{
+		{"1 GB string", `len(repeat("x", 1000000000)) > 0`, memory, 0},
+		{"1 TB string", `len(repeat(repeat("x", 1000000), 1000000)) > 0`, memory, 0},
+		{"a billion numbers", `len(1..1000000000) > 0`, memory, 0},
+		{"a million turns", `len(map(1..1000000, #)) > 0`, steps, 0},
+		{"a million filtered", `len(filter(1..1000000, # < 0)) == 0`, steps, 0},
+		{"a billion turns, nested", `count(1..1000, count(1..1000, count(1..1000, # > #) > 0) > 0) > 0`, steps, 0},
+		{"doubling", `len(reduce(1..64, #acc + #acc, "xx")) > 0`, memory, 0},
+		{"doubling with let", "let a = repeat(\"x\", 1000000); let b = a + a; let c = b + b; let d = c + c; let e = d + d; let f = e + e; len(f) > 0", memory, 0},
+		{"copies in loops", `let s = repeat("x", 500000); len(map(1..500, map(1..500, upper(s)))) > 0`, memory, 0},
+		{"join", `let s = repeat("x", 100000); len(join(map(1..1000, s), "")) > 0`, memory, 0},
+		{"join glue", `len(join(map(1..100000, ""), repeat("x", 1000))) > 0`, memory, 0},
+		{"toJSON", `let s = repeat("x", 100000); len(toJSON(map(1..1000, s))) > 0`, memory, 0},
+		{"string", `let s = repeat("x", 100000); len(string(map(1..1000, s))) > 0`, memory, 0},
+		{"replace", `len(replace(repeat("x", 100000), "", repeat("y", 1000))) > 0`, memory, 0},
+		{"split", `len(split(repeat("x", 2000000), "")) > 0`, memory, 0},
+		{"fromJSON", `len(fromJSON("[" + repeat("{},", 300000) + "{}]")) > 0`, memory, 0},
+		{"concat", concat, memory, 0},
+		{"flatten", `len(flatten(map(1..1000, 1..1000))) > 0`, memory, 0},
+		{"attributes in a loop", `len(map(1..1000, attributes)) > 0`, memory, 10_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gates := compileOne(t, Gate{Match: "true", Assert: tt.expr})
+			res, scope, span := manyAttributes(tt.attributes)
+			ev := gates.Evaluator()
+			defer ev.Release()
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			r := ev.Evaluate(res, scope, span)
+			runtime.ReadMemStats(&after)
+			assert.Equal(t, []int{0}, r.Violated)
+			assert.Equal(t, []int{0}, r.Errored)
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<20), "bytes allocated")
+
+			_, err := ev.holds(gates.At(0).assert)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.err)
+		})
+	}
+
+	// Run conditions are held to the same limits.
+	for _, expr := range []string{tests[0].expr, tests[5].expr, tests[6].expr, concat} {
+		gates := compileOne(t, Gate{Match: "true", Fail: expr, Warn: expr})
+		fails, err := gates.At(0).Fails(RunStats{Spans: 1})
+		assert.False(t, fails)
+		require.Error(t, err, expr)
+		assert.Regexp(t, memory+"|"+steps, err.Error())
+		_, err = gates.At(0).Warns(RunStats{Spans: 1})
+		assert.Error(t, err, expr)
+	}
+}
+
+// The limits are per evaluation and cost nothing to expressions within
+// them: the builtins they meter give their usual results, values keep their
+// types, and what one evaluation spends does not count against the next.
+func TestLimitsLeaveOrdinaryExpressionsAlone(t *testing.T) {
+	for _, cond := range []string{
+		`join(split("a,b,c", ","), "-") == "a-b-c" && join(["a"]) == "a"`,
+		`replace("aaa", "a", "bc") == "bcbcbc" && replace("aaa", "a", "b", 1) == "baa"`,
+		`repeat("ab", 3) == "ababab"`,
+		`toJSON({"a": [1]}) == "{\n  \"a\": [\n    1\n  ]\n}"`,
+		`string(42) == "42" && string([1, "a"]) == "[1 a]" && string(attributes["payload"]) == "[1 2]"`,
+		`fromJSON("{\"a\": [1, 2]}").a[1] == 2`,
+		`concat([1], [2, 3]) == [1, 2, 3] && flatten([[1], [2, [3]]]) == [1, 2, 3]`,
+		`upper(name) + "!" == "POST /CHECKOUT!" && lower(name)[0:4] == "post"`,
+		`reduce(1..10, #acc + string(#), "") == "12345678910"`,
+		`all(events, .name == "exception" && all(keys(.attributes), # startsWith "exception."))`,
+		`len(attributes) == 7 && len(resource) == 2 && attributes["tags"][1] == 7`,
+		`count(1..90000, # % 2 == 0) == 45000`,
+		`let s = repeat("x", 1000000); len(s + s + s + s) == 4000000`,
+	} {
+		gates := compileOne(t, Gate{Match: "true", Assert: cond})
+		for range 3 {
+			r := evaluate(gates)
+			assert.Empty(t, r.Errored, cond)
+			assert.Empty(t, r.Violated, cond)
+		}
+	}
+
+	// Each expression has the whole budget, the run key's included.
+	tenMiB := `let s = repeat("x", 1000000); len(s + s + s + s)`
+	gates, err := Compile(Document{Run: "string(" + tenMiB + ")", Gates: []Gate{{Name: "g", Match: tenMiB + " > 0", Assert: tenMiB + " > 0"}}})
+	require.NoError(t, err)
+	r := evaluate(gates)
+	assert.Equal(t, "4000000", r.Run)
+	assert.Equal(t, []int{0}, r.Matched)
+	assert.Empty(t, r.Violated)
+
+	// Metered results keep their types: type errors are still found at load.
+	for _, tc := range []struct{ expr, err string }{
+		{`upper(1) == "x"`, `column 7: cannot use int as argument (type string) to call upper`},
+		{`split(name, ",")[0] + 1 == ""`, `column 21: invalid operation: + (mismatched types string and int)`},
+		{`repeat(name, "3") == ""`, `column 14: cannot use string as argument (type int) to call repeat`},
+		{`(name + "x") * 2 == ""`, `column 14: invalid operation: * (mismatched types string and int)`},
+	} {
+		_, err := Compile(Document{Gates: []Gate{{Name: "g", Match: "true", Assert: tc.expr}}})
+		require.Error(t, err, tc.expr)
+		assert.Contains(t, err.Error(), `gate "g": assert: `+tc.err)
+	}
+}

@@ -1,0 +1,320 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/storagetest"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+)
+
+// endpoint is a receiver the test turns off and on; it keeps what it got,
+// in order.
+type endpoint struct {
+	mu   sync.Mutex
+	down bool
+	got  []string
+}
+
+func (p *endpoint) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+}
+
+func (p *endpoint) received() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
+}
+
+// sink makes two messages per event, "<kind> <run> a" and "... b".
+func (p *endpoint) sink() Sink {
+	return sinkFunc(func(e Event) ([]Message, error) {
+		var messages []Message
+		for _, part := range []string{"a", "b"} {
+			what := fmt.Sprintf("%s %s %s", e.Kind, e.Run.Run, part)
+			messages = append(messages, Message{What: what, Send: func(context.Context) error {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if p.down {
+					return &StatusError{Code: 503}
+				}
+				p.got = append(p.got, what)
+				return nil
+			}})
+		}
+		return messages, nil
+	})
+}
+
+// persistedQueue is a queue of s kept in client, with retries that would
+// go on for a minute.
+func persistedQueue(t *testing.T, s Sink, size int, client *storagetest.Client) (*Queue, *counts, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	tel := &counts{}
+	retry := fastRetry()
+	retry.MaxElapsedTime = time.Minute
+	q := NewQueue("github", s, size, retry, zap.New(core), tel)
+	t.Cleanup(func() { assert.NoError(t, q.Shutdown(context.Background())) })
+	require.NoError(t, q.Persist(t.Context(), client, "sink/github/"))
+	return q, tel, logs
+}
+
+func storedEvents(client *storagetest.Client) []string {
+	var keys []string
+	for _, k := range client.Keys("sink/github/") {
+		if k != "sink/github/index" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// Events not delivered when the collector stops are delivered, in order,
+// after it starts again; shutdown does not wait on retries for them.
+func TestStoredEventsSurviveARestart(t *testing.T) {
+	client := storagetest.New()
+	github := &endpoint{down: true}
+	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
+	for _, run := range []string{"r-1", "r-2", "r-3"} {
+		q.Publish(Event{Kind: RunStarted, Run: verdict.Run{Run: run, Status: verdict.Pending}})
+	}
+	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
+
+	start := time.Now()
+	require.NoError(t, q.Shutdown(context.Background()))
+	assert.Less(t, time.Since(start), time.Second, "no retries during shutdown")
+	assert.Zero(t, tel.failed.Load(), "kept, not failed")
+	assert.Empty(t, github.received())
+	assert.Equal(t, []string{"sink/github/0", "sink/github/1", "sink/github/2"}, storedEvents(client))
+	kept := logs.FilterMessageSnippet("left in storage").All()
+	require.Len(t, kept, 1)
+	assert.EqualValues(t, 6, kept[0].ContextMap()["messages"])
+
+	// The next start: GitHub is back.
+	github.setDown(false)
+	q, tel, logs = persistedQueue(t, github.sink(), 100, client)
+	assert.Equal(t, 1, logs.FilterMessageSnippet("left undelivered before the restart").Len())
+	q.Publish(Event{Kind: RunFinished, Run: verdict.Run{Run: "r-1", Status: verdict.Passed}})
+	require.NoError(t, q.Shutdown(context.Background()))
+
+	assert.Equal(t, []string{
+		"run.started r-1 a", "run.started r-1 b", "run.started r-2 a", "run.started r-2 b",
+		"run.started r-3 a", "run.started r-3 b", "run.finished r-1 a", "run.finished r-1 b",
+	}, github.received())
+	assert.EqualValues(t, 8, tel.sent.Load())
+	assert.Empty(t, storedEvents(client), "delivered events leave storage")
+}
+
+// An event whose first message went out before the stop is delivered
+// whole again: at least once.
+func TestStoredEventPartlyDelivered(t *testing.T) {
+	client := storagetest.New()
+	var (
+		mu   sync.Mutex
+		sent []string
+		down bool
+	)
+	s := sinkFunc(func(e Event) ([]Message, error) {
+		var messages []Message
+		for _, part := range []string{"a", "b"} {
+			messages = append(messages, Message{What: part, Send: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if down {
+					return errors.New("connection refused")
+				}
+				sent = append(sent, part)
+				down = true // after the first message, the receiver goes down
+				return nil
+			}})
+		}
+		return messages, nil
+	})
+	q, tel, _ := persistedQueue(t, s, 10, client)
+	q.Publish(event("r-1"))
+	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, q.Shutdown(context.Background()))
+	assert.Len(t, storedEvents(client), 1)
+
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	q, _, _ = persistedQueue(t, s, 10, client)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent) == 2
+	}, 5*time.Second, time.Millisecond)
+	require.NoError(t, q.Shutdown(context.Background()))
+	// a went out again with b, which failed again, as the receiver goes
+	// down after each message.
+	assert.Equal(t, []string{"a", "a"}, sent)
+}
+
+// Events delivered, or given up on for good, leave storage; so do events
+// that did not fit in the queue, which are never stored.
+func TestStoredEventsLeaveWhenDone(t *testing.T) {
+	client := storagetest.New()
+	q, tel, _ := persistedQueue(t, scripted(func(_ context.Context, run string) error {
+		if run == "r-bad" {
+			return Permanent(&StatusError{Code: 422})
+		}
+		return nil
+	}), 10, client)
+	q.Publish(event("r-1"))
+	q.Publish(event("r-bad"))
+	q.Publish(event("r-2"))
+	require.NoError(t, q.Shutdown(context.Background()))
+
+	assert.EqualValues(t, 2, tel.sent.Load())
+	assert.EqualValues(t, 1, tel.failed.Load())
+	assert.Empty(t, storedEvents(client))
+	// The index says where the next start begins.
+	index, err := client.Get(t.Context(), "sink/github/index")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":1,"head":3,"tail":3}`, string(index))
+}
+
+// A restart with a smaller queue delivers what fits and forgets the rest
+// (counted as dropped).
+func TestStoredEventsPastTheQueueSize(t *testing.T) {
+	client := storagetest.New()
+	github := &endpoint{down: true}
+	q, _, _ := persistedQueue(t, github.sink(), 100, client)
+	for i := range 5 {
+		q.Publish(event(fmt.Sprintf("r-%d", i)))
+	}
+	require.NoError(t, q.Shutdown(context.Background()))
+	require.Len(t, storedEvents(client), 5)
+
+	// The next start's worker holds its first message until the restore is
+	// over: the 3 messages queued, and perhaps the one it took, go out.
+	github.setDown(false)
+	release := make(chan struct{})
+	held := sinkFunc(func(e Event) ([]Message, error) {
+		messages, err := github.sink().Messages(e)
+		for i := range messages {
+			send := messages[i].Send
+			messages[i].Send = func(ctx context.Context) error {
+				<-release
+				return send(ctx)
+			}
+		}
+		return messages, err
+	})
+	q, tel, _ := persistedQueue(t, held, 3, client)
+	close(release)
+	require.NoError(t, q.Shutdown(context.Background()))
+	all := []string{"run.finished r-0 a", "run.finished r-0 b", "run.finished r-1 a", "run.finished r-1 b"}
+	got := github.received()
+	require.Contains(t, []int{3, 4}, len(got))
+	assert.Equal(t, all[:len(got)], got)
+	assert.EqualValues(t, 10-len(got), tel.dropped.Load())
+	assert.Empty(t, storedEvents(client))
+}
+
+// Unreadable stored events are logged, without their content, and
+// forgotten; the others are delivered.
+func TestStoredEventsCorrupt(t *testing.T) {
+	client := storagetest.New()
+	github := &endpoint{down: true}
+	q, _, _ := persistedQueue(t, github.sink(), 100, client)
+	for _, run := range []string{"r-0", "r-1", "r-2", "r-3"} {
+		q.Publish(event(run))
+	}
+	require.NoError(t, q.Shutdown(context.Background()))
+	ctx := t.Context()
+	require.NoError(t, client.Set(ctx, "sink/github/1", []byte(`{"v":1,"run":{"run": 42}} token=ghp_secret`)))
+	require.NoError(t, client.Set(ctx, "sink/github/2", []byte(`{"v":7,"kind":"run.finished"}`)))
+
+	github.setDown(false)
+	q, _, logs := persistedQueue(t, github.sink(), 100, client)
+	require.NoError(t, q.Shutdown(context.Background()))
+
+	assert.Equal(t, []string{"run.finished r-0 a", "run.finished r-0 b", "run.finished r-3 a", "run.finished r-3 b"}, github.received())
+	warnings := logs.FilterMessage("Forgetting an unreadable stored CI status event").All()
+	require.Len(t, warnings, 2)
+	assert.Equal(t, "sink/github/1", warnings[0].ContextMap()["key"])
+	assert.Equal(t, "version 7, not 1", warnings[1].ContextMap()["error"])
+	for _, w := range warnings {
+		assert.NotContains(t, fmt.Sprint(w.ContextMap()), "ghp_secret")
+	}
+	assert.Empty(t, storedEvents(client))
+
+	// An unreadable index: nothing to restore, and the queue works.
+	require.NoError(t, client.Set(ctx, "sink/github/index", []byte("not json")))
+	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
+	assert.Equal(t, 1, logs.FilterMessageSnippet("unreadable index").Len())
+	q.Publish(event("r-4"))
+	require.NoError(t, q.Shutdown(context.Background()))
+	assert.EqualValues(t, 2, tel.sent.Load())
+}
+
+// A storage that fails does not stop delivery: the events go out, and
+// the failure is logged once.
+func TestStoredEventsStorageFails(t *testing.T) {
+	client := storagetest.New()
+	github := &endpoint{}
+	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
+	client.Break(true)
+	q.Publish(event("r-1"))
+	q.Publish(event("r-2"))
+	require.NoError(t, q.Shutdown(context.Background()))
+	assert.EqualValues(t, 4, tel.sent.Load())
+	assert.Equal(t, 1, logs.FilterMessageSnippet("Cannot write to storage").Len())
+
+	// Reading it at start is an error: the exporter does not start.
+	q = NewQueue("github", github.sink(), 10, fastRetry(), zap.NewNop(), &counts{})
+	defer func() { require.NoError(t, q.Shutdown(context.Background())) }()
+	require.ErrorIs(t, q.Persist(t.Context(), client, "sink/github/"), storagetest.ErrBroken)
+}
+
+// Without storage, shutdown keeps its behaviour: retries go on until the
+// deadline, then what is left fails. (With storage, only stored messages
+// are kept; see TestStoredEventsSurviveARestart.)
+func TestUnstoredQueueShutdownRetries(t *testing.T) {
+	github := &endpoint{down: true}
+	q, tel, _ := newTestQueue(t, github.sink(), 10, fastRetry())
+	q.Publish(event("r-1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.NoError(t, q.Shutdown(ctx))
+	assert.Greater(t, tel.retried.Load(), int64(1), "retried during shutdown")
+	assert.EqualValues(t, 2, tel.failed.Load())
+}
+
+// At shutdown, nothing overtakes a message left in storage: a later one
+// that could not be stored fails rather than go out before it.
+func TestStoredEventsKeepTheirOrderAtShutdown(t *testing.T) {
+	client := storagetest.New()
+	var sent []string // by the worker only
+	q, tel, _ := persistedQueue(t, scripted(func(_ context.Context, run string) error {
+		if run == "r-1" {
+			return &StatusError{Code: 503}
+		}
+		sent = append(sent, run)
+		return nil
+	}), 10, client)
+	q.Publish(event("r-1"))
+	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
+	client.Break(true)
+	q.Publish(event("r-2")) // not stored
+	client.Break(false)
+	require.NoError(t, q.Shutdown(context.Background()))
+
+	assert.Empty(t, sent, "r-1 waits for the next start, so r-2 does not go first")
+	assert.EqualValues(t, 1, tel.failed.Load(), "r-2")
+	assert.Len(t, storedEvents(client), 1)
+}

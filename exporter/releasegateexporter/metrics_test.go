@@ -1,0 +1,507 @@
+package releasegateexporter
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+)
+
+// referenceCollector is how /metrics was rendered before it was written
+// directly: a client_golang collector. The tests hold the direct writer to
+// its output.
+type referenceCollector struct{ store *runStore }
+
+var (
+	gateStatusDesc = prometheus.NewDesc("releasegate_gate_status",
+		"State of a gate in a run: 1 for the current state, 0 for the others.", []string{"run", "gate", "status"}, nil)
+	runStatusDesc = prometheus.NewDesc("releasegate_run_status",
+		"State of a run (its worst gate): 1 for the current state, 0 for the others.", []string{"run", "status"}, nil)
+	gateSpansDesc = prometheus.NewDesc("releasegate_gate_spans_total",
+		"Spans the gate matched in the run.", []string{"run", "gate"}, nil)
+	gateViolationsDesc = prometheus.NewDesc("releasegate_gate_violations_total",
+		"Matched spans whose assert did not hold.", []string{"run", "gate"}, nil)
+	gateErrorSpansDesc = prometheus.NewDesc("releasegate_gate_error_spans_total",
+		"Matched spans with status error.", []string{"run", "gate"}, nil)
+	gateDurationDesc = prometheus.NewDesc("releasegate_gate_span_duration_seconds",
+		"Durations of the spans the gate matched in the run.", []string{"run", "gate"}, nil)
+	gateMaxDurationDesc = prometheus.NewDesc("releasegate_gate_span_duration_max_seconds",
+		"Longest span the gate matched in the run.", []string{"run", "gate"}, nil)
+)
+
+func (c referenceCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{gateStatusDesc, runStatusDesc, gateSpansDesc, gateViolationsDesc, gateErrorSpansDesc, gateDurationDesc, gateMaxDurationDesc} {
+		ch <- d
+	}
+}
+
+type referenceSample struct {
+	run, gate, status             string
+	spans, violations, errorSpans float64
+	count                         uint64
+	sum, p50, p90, p95, p99, max  float64 // seconds
+}
+
+func (c referenceCollector) Collect(ch chan<- prometheus.Metric) {
+	runs, gates := c.samples()
+	for run, status := range runs {
+		for _, st := range verdict.Statuses {
+			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(string(st) == status), run, string(st))
+		}
+	}
+	for _, g := range gates {
+		for _, st := range verdict.Statuses {
+			ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(string(st) == g.status), g.run, g.gate, string(st))
+		}
+		ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, g.spans, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, g.violations, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, g.errorSpans, g.run, g.gate)
+		ch <- prometheus.MustNewConstSummary(gateDurationDesc, g.count, g.sum,
+			map[float64]float64{0.5: g.p50, 0.9: g.p90, 0.95: g.p95, 0.99: g.p99}, g.run, g.gate)
+		ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, g.max, g.run, g.gate)
+	}
+}
+
+func (c referenceCollector) samples() (map[string]string, []referenceSample) {
+	s := c.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runs := make(map[string]string, len(s.runs))
+	gates := make([]referenceSample, 0, len(s.runs)*s.gates.Len())
+	for _, r := range s.runs {
+		runs[r.key] = string(r.status())
+		for i := range r.gates {
+			g, d := &r.gates[i], &r.gates[i].durations
+			gates = append(gates, referenceSample{
+				run: r.key, gate: s.gates.At(i).Name, status: string(g.status),
+				spans: float64(g.spans), violations: float64(g.violations), errorSpans: float64(g.errorSpans),
+				count: uint64(d.count), sum: d.sum / 1e9,
+				p50: d.quantile(0.5).Seconds(), p90: d.quantile(0.9).Seconds(),
+				p95: d.quantile(0.95).Seconds(), p99: d.quantile(0.99).Seconds(),
+				max: d.max.Seconds(),
+			})
+		}
+	}
+	return runs, gates
+}
+
+func referenceRegistry(s *runStore) *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(referenceCollector{store: s})
+	return registry
+}
+
+func referenceHandler(s *runStore) http.Handler {
+	return promhttp.HandlerFor(referenceRegistry(s), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Gate names in neither alphabetical nor any other order, so that the
+// order of the series is checked.
+const equivalenceGates = `
+gates:
+  - name: z-last
+    match: name == "POST /checkout"
+    assert: duration < duration("300ms")
+    fail: p95 > duration("250ms")
+    warn: p95 > duration("200ms")
+  - name: a.first
+    match: kind == "server"
+    assert: status != "error"
+  - name: m_0
+    match: kind == "server"
+    fail: violations > 2 || error_ratio > 0.5
+    min_spans: 3
+  - name: "9"
+    match: name == "none"
+`
+
+// equivalenceStore holds runs of every state, exact and sketched
+// durations, run ids that need escaping and values at the edges of float
+// formatting.
+func equivalenceStore(t testing.TB) *runStore {
+	s, c := newTestStore(t, equivalenceGates, testLimits())
+	all := []string{"z-last", "a.first", "m_0"}
+	spans := func(run string, n int, d func(i int) time.Duration) {
+		var batch []span
+		for i := range n {
+			sp := span{run: run, name: "POST /checkout", duration: d(i), matched: all}
+			if sp.duration >= 300*time.Millisecond {
+				sp.violated = all[:1]
+			}
+			if i%7 == 3 {
+				sp.status = ptrace.StatusCodeError
+			}
+			batch = append(batch, sp)
+		}
+		s.record(traces(batch...))
+	}
+	ms := func(v int) func(int) time.Duration {
+		return func(i int) time.Duration { return time.Duration(v*(i+1)) * time.Millisecond }
+	}
+	// Finished first: their verdicts are final.
+	spans("r-passed", 5, ms(10))
+	spans("r-failed", 4, ms(150))
+	spans("r-sketch", 1000, func(i int) time.Duration { return time.Duration(i*7919%2000+1) * 137 * time.Microsecond })
+	spans(`quote"d`, 2, ms(3))
+	spans(`back\slash\`, 2, ms(3))
+	spans("new\nline\n", 2, ms(3))
+	spans("ünïcödé ✓ 日本", 2, ms(3))
+	spans(`{run="x",gate="y"} 1`+"\t\r", 2, ms(3))
+	spans(strings.Repeat("ß", MaxRunIDLength/2), 1, ms(1))
+	c.advance(time.Minute)
+	s.sweep()
+	_, _, _, ok := s.finishRun("r-never-spanned")
+	require.True(t, ok)
+	// Still open.
+	spans("r-open", 3, ms(100))
+	spans("r-open-sketch", 300, func(i int) time.Duration { return time.Duration(i) * time.Millisecond })
+	s.record(traces(span{run: "r-unmatched", name: "GET /"}))
+
+	// Every state, and values past what a test run records.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	edge := s.runs["r-passed"]
+	for i, st := range verdict.Statuses[:4] {
+		edge.gates[i].status = st
+	}
+	edge = s.runs["r-failed"]
+	edge.gates[0].status, edge.gates[1].status = verdict.Inconclusive, verdict.Error
+	g := &edge.gates[0]
+	g.spans, g.violations, g.errorSpans = 1_000_000, 123_456, 1_234_567
+	g.durations.count, g.durations.sum = 999_999_999, math.MaxFloat64
+	g.durations.max = math.MaxInt64
+	g = &edge.gates[1]
+	g.spans, g.durations.sum, g.durations.max = 1<<53+1, math.Inf(1), 1
+	edge.gates[2].durations.sum = math.NaN()
+	edge.gates[3].durations.sum = math.Inf(-1)
+	return s
+}
+
+func serve(t testing.TB, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	return rec
+}
+
+// /metrics shows what client_golang's registry showed of the same runs:
+// the same families, and the same text.
+func TestMetricsAsClientGolang(t *testing.T) {
+	s := equivalenceStore(t)
+	want, err := referenceRegistry(s).Gather()
+	require.NoError(t, err)
+	require.Len(t, want, len(metricFamilies))
+
+	rec := serve(t, metricsHandler(s), "/metrics")
+	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", rec.Header().Get("Content-Type"))
+	assert.Empty(t, rec.Header().Get("Content-Encoding"))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	got, err := parser.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
+	require.NoError(t, err)
+	assert.Len(t, got, len(want))
+	series := 0
+	for _, w := range want {
+		g := got[w.GetName()]
+		require.NotNil(t, g, w.GetName())
+		require.Len(t, g.GetMetric(), len(w.GetMetric()), w.GetName())
+		for i := range w.GetMetric() {
+			assert.True(t, proto.Equal(w.GetMetric()[i], g.GetMetric()[i]), "%s\nwant %v\ngot  %v", w.GetName(), w.GetMetric()[i], g.GetMetric()[i])
+		}
+		assert.True(t, proto.Equal(w, g), w.GetName())
+		series += len(w.GetMetric())
+	}
+	assert.Equal(t, len(s.runs)*(s.gates.Len()*11+6), series, "summaries counted once")
+
+	// Byte for byte, so in the same order too.
+	var text bytes.Buffer
+	for _, w := range want {
+		_, err := expfmt.MetricFamilyToText(&text, w)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, text.String(), rec.Body.String())
+	assert.Equal(t, serve(t, referenceHandler(s), "/metrics", "Accept-Encoding", "identity").Body.String(), rec.Body.String())
+}
+
+// Values are spelled as expfmt spells them.
+func TestMetricsValues(t *testing.T) {
+	for _, v := range []float64{
+		0, math.Copysign(0, -1), 1, -1, 2, 0.5, 0.95, 1e-3, 1e-4, 1e-5, 123456, 999999, 1e6, 1234567, 1 << 53, 1<<53 + 2,
+		1e21, 1e22, math.MaxInt64, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1 + 0.2, 9.223372036854776e9,
+		math.NaN(), math.Inf(1), math.Inf(-1),
+	} {
+		var want bytes.Buffer
+		_, err := expfmt.MetricFamilyToText(&want, &dto.MetricFamily{
+			Name: proto.String("m"), Type: dto.MetricType_GAUGE.Enum(),
+			Metric: []*dto.Metric{{Label: []*dto.LabelPair{{Name: proto.String("run"), Value: proto.String("r")}}, Gauge: &dto.Gauge{Value: proto.Float64(v)}}},
+		})
+		require.NoError(t, err)
+		var got bytes.Buffer
+		w := textWriter{bufio.NewWriter(&got)}
+		w.header("m", "", "gauge")
+		w.runSample("m", "r", "", v)
+		require.NoError(t, w.Flush())
+		_, wantLine, _ := strings.Cut(want.String(), "\n")
+		_, gotLine, _ := strings.Cut(got.String(), "\n")
+		_, gotLine, _ = strings.Cut(gotLine, "\n")
+		assert.Equal(t, wantLine, gotLine, "%v", v)
+	}
+}
+
+func TestMetricsHandler(t *testing.T) {
+	s := equivalenceStore(t)
+	h, ref := metricsHandler(s), referenceHandler(s)
+	plain := serve(t, h, "/metrics").Body.String()
+
+	t.Run("gzip", func(t *testing.T) {
+		for header, gzipped := range map[string]bool{
+			"gzip": true, "GZIP": true, "br, gzip;q=0.5": true, "deflate, gzip ; q=1.0": true, "gzip;q=x": true,
+			"": false, "identity": false, "gzip;q=0": false, "gzip; q=0.000": false, "br, zstd": false, "gzipped": false,
+		} {
+			rec := serve(t, h, "/metrics", "Accept-Encoding", header)
+			assert.Equal(t, "Accept-Encoding", rec.Header().Get("Vary"), header)
+			if !gzipped {
+				assert.Empty(t, rec.Header().Get("Content-Encoding"), header)
+				assert.Equal(t, plain, rec.Body.String(), header)
+				continue
+			}
+			assert.Equal(t, "gzip", rec.Header().Get("Content-Encoding"), header)
+			zr, err := gzip.NewReader(rec.Body)
+			require.NoError(t, err)
+			body, err := io.ReadAll(zr)
+			require.NoError(t, err)
+			assert.Equal(t, plain, string(body), header)
+		}
+	})
+
+	t.Run("name[]", func(t *testing.T) {
+		for _, query := range []string{
+			"name[]=releasegate_run_status",
+			"name[]=releasegate_gate_span_duration_seconds&name[]=releasegate_gate_status",
+			"name[]=releasegate_gate_span_duration_seconds_sum",
+			"name[]=nothing",
+			"other=releasegate_run_status",
+		} {
+			want := serve(t, ref, "/metrics?"+query, "Accept-Encoding", "identity").Body.String()
+			assert.Equal(t, want, serve(t, h, "/metrics?"+query).Body.String(), query)
+		}
+	})
+
+	t.Run("HEAD", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, "/metrics", nil))
+		assert.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, metricsContentType, rec.Header().Get("Content-Type"))
+		assert.Empty(t, rec.Body.String())
+	})
+
+	t.Run("other methods", func(t *testing.T) {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, "/metrics", nil))
+			assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, method)
+			assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			var body map[string]string
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+			assert.Equal(t, "method "+method+" not allowed; use GET", body["error"])
+		}
+	})
+
+	t.Run("no runs", func(t *testing.T) {
+		empty, _ := newTestStore(t, equivalenceGates, testLimits())
+		assert.Empty(t, serve(t, metricsHandler(empty), "/metrics").Body.String())
+		assert.Empty(t, serve(t, referenceHandler(empty), "/metrics").Body.String())
+	})
+}
+
+// A scrape the client left stops early, instead of rendering the rest.
+func TestMetricsStopWhenTheClientLeaves(t *testing.T) {
+	s := scrapeStore(t, 100, 20)
+	w := &failingWriter{after: 100 << 10}
+	sticky := &stickyWriter{w: w}
+	bw := bufio.NewWriterSize(sticky, 64<<10)
+	checks, late := 0, 0
+	writeMetrics(bw, s.metricSamples(), nil, func() bool {
+		checks++
+		if sticky.err != nil {
+			late++
+		}
+		return sticky.err != nil
+	})
+	assert.Error(t, bw.Flush())
+	assert.Equal(t, 2, w.calls, "one write that went through, one that failed")
+	assert.Equal(t, 1, late, "stopped at the first check after the failure")
+	assert.Less(t, checks, 6*20, "checked once per gate of the gate families")
+}
+
+type failingWriter struct {
+	after, written int64
+	calls          int
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	f.calls++
+	if f.written+int64(len(p)) > f.after {
+		return 0, io.ErrClosedPipe
+	}
+	f.written += int64(len(p))
+	return len(p), nil
+}
+
+var scrapeLarge = flag.Bool("scrape.large", false, "BenchmarkScrape: also 10,000 runs × 20 gates (minutes and GiBs for the reference)")
+
+// BenchmarkScrape compares one scrape of /metrics as client_golang's
+// registry rendered it (reference) and as written now, with and without
+// gzip. bytes/op is the response body; heap-MiB the heap's peak over its
+// size before the scrapes, garbage included.
+func BenchmarkScrape(b *testing.B) {
+	sizes := []int{1000}
+	if *scrapeLarge {
+		sizes = append(sizes, 10_000)
+	}
+	for _, runs := range sizes {
+		s := scrapeStore(b, runs, 20)
+		for _, h := range []struct {
+			name    string
+			handler http.Handler
+		}{{"reference", referenceHandler(s)}, {"direct", metricsHandler(s)}} {
+			for _, encoding := range []string{"identity", "gzip"} {
+				b.Run(fmt.Sprintf("runs=%d/%s/%s", runs, h.name, encoding), func(b *testing.B) {
+					req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+					req.Header.Set("Accept-Encoding", encoding)
+					var w countingResponse
+					b.ReportAllocs()
+					peak := watchHeap()
+					for b.Loop() {
+						w = countingResponse{header: http.Header{}}
+						h.handler.ServeHTTP(&w, req)
+					}
+					b.ReportMetric(float64(peak())/(1<<20), "heap-MiB")
+					b.ReportMetric(float64(w.n), "bytes/op")
+				})
+			}
+		}
+		b.Run(fmt.Sprintf("runs=%d/reference/copy", runs), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				referenceCollector{s}.samples()
+			}
+		})
+		b.Run(fmt.Sprintf("runs=%d/direct/copy", runs), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s.metricSamples()
+			}
+		})
+	}
+}
+
+// scrapeStore holds runs × gates: half finished, half open, one run in a
+// hundred with its durations in sketches.
+func scrapeStore(t testing.TB, runs, gates int) *runStore {
+	t.Helper()
+	var doc strings.Builder
+	doc.WriteString("gates:\n")
+	all := make([]string, gates)
+	for i := range gates {
+		all[i] = fmt.Sprint("gate-", i)
+		fmt.Fprintf(&doc, "  - {name: %s, match: 'true', assert: 'duration < duration(\"100ms\")', fail: 'p95 > duration(\"250ms\")'}\n", all[i])
+	}
+	s, c := newTestStore(t, doc.String(), limits{idleTimeout: time.Minute, maxRunDuration: time.Hour, retention: time.Hour, maxRuns: runs})
+	for r := range runs {
+		n := 5
+		if r%100 == 0 {
+			n = 200
+		}
+		spans := make([]span, n)
+		for i := range spans {
+			spans[i] = span{run: fmt.Sprintf("load-%05d", r), duration: time.Duration((r+i)*7919%300) * time.Millisecond, matched: all}
+			if spans[i].duration >= 100*time.Millisecond {
+				spans[i].violated = all[:1+i%gates]
+			}
+		}
+		s.record(traces(spans...))
+		if r == runs/2 {
+			c.advance(2 * time.Minute)
+			s.sweep()
+		}
+	}
+	require.Len(t, s.runs, runs)
+	return s
+}
+
+type countingResponse struct {
+	header http.Header
+	n      int64
+}
+
+func (c *countingResponse) Header() http.Header { return c.header }
+func (c *countingResponse) WriteHeader(int)     {}
+func (c *countingResponse) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// watchHeap samples the heap's objects until the returned function is
+// called, which returns their peak over the heap at the start.
+func watchHeap() func() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	start := read()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if v := read(); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return max(peak.Load(), start) - start
+	}
+}
