@@ -22,8 +22,32 @@ type commitStatus struct {
 // does, checking the headers GitHub requires, and keeps what it received.
 type fakeGitHub struct {
 	*httptest.Server
+	statusLog
+}
+
+// statusLog keeps the commit statuses a fake API accepted.
+type statusLog struct {
 	mu       sync.Mutex
 	statuses []commitStatus
+}
+
+func (l *statusLog) add(s commitStatus) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.statuses = append(l.statuses, s)
+}
+
+// received returns the statuses set on a commit, in the order they came.
+func (l *statusLog) received(sha string) []commitStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []commitStatus
+	for _, s := range l.statuses {
+		if s.SHA == sha {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 var statusPath = regexp.MustCompile(`^/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{7,40})$`)
@@ -72,23 +96,8 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, "Validation Failed: state")
 		return
 	}
-	g.mu.Lock()
-	g.statuses = append(g.statuses, commitStatus{Repo: m[1], SHA: m[2], State: body.State, Context: body.Context, Description: body.Description, TargetURL: body.TargetURL})
-	g.mu.Unlock()
+	g.add(commitStatus{Repo: m[1], SHA: m[2], State: body.State, Context: body.Context, Description: body.Description, TargetURL: body.TargetURL})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"state": body.State, "context": body.Context})
-}
-
-// received returns the statuses set on a commit, in the order they came.
-func (g *fakeGitHub) received(sha string) []commitStatus {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []commitStatus
-	for _, s := range g.statuses {
-		if s.SHA == sha {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -269,9 +269,15 @@ func telemetrygen(t *testing.T, endpoint string, args ...string) {
 // second and returns its base URL once it is ready.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
+	return startPrometheusWith(t, fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: releasegate\n    static_configs:\n      - targets: [%q]\n", target))
+}
+
+// startPrometheusWith starts a Prometheus server on config and returns its
+// base URL once it is ready.
+func startPrometheusWith(t *testing.T, config string) string {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: releasegate\n    static_configs:\n      - targets: [%q]\n", target)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600))
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	output := &syncBuffer{}
 	cmd := exec.Command(tool(t, "PROMETHEUS"),

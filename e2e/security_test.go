@@ -267,37 +267,6 @@ func writeSelfSignedCert(t *testing.T, certFile, keyFile string) *x509.CertPool 
 	return roots
 }
 
-// startPrometheusWith starts a Prometheus server with the given
-// configuration and returns its base URL once it is ready.
-func startPrometheusWith(t *testing.T, config string) string {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600))
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	output := &syncBuffer{}
-	cmd := exec.Command(tool(t, "PROMETHEUS"),
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = output, output
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", output.String())
-		}
-	})
-	base := "http://" + addr
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		resp, err := http.Get(base + "/-/ready")
-		require.NoError(c, err)
-		resp.Body.Close()
-		assert.Equal(c, http.StatusOK, resp.StatusCode)
-	}, 30*time.Second, 200*time.Millisecond)
-	return base
-}
-
 // A full run at debug log level with every sink configured with its
 // secrets, and sink endpoints that refuse, fail and are down before they
 // accept: no secret appears in the collector's output, its printed
@@ -525,10 +494,7 @@ func serveFlaky(t *testing.T, next http.Handler, failures ...answer) *httptest.S
 
 // fakeGitLab shown `POST /api/v4/projects/{id}/statuses/{sha}` as GitLab
 // does, checking the PRIVATE-TOKEN, and keeps the statuses it set.
-type fakeGitLab struct {
-	mu       sync.Mutex
-	statuses []commitStatus
-}
+type fakeGitLab struct{ statusLog }
 
 var gitlabStatusPath = regexp.MustCompile(`^/api/v4/projects/([^/]+)/statuses/([0-9a-f]{7,40})$`)
 
@@ -562,25 +528,10 @@ func (g *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusNotFound, "404 Project Not Found")
 		return
 	}
-	g.mu.Lock()
-	g.statuses = append(g.statuses, commitStatus{Repo: project, SHA: m[2], State: body.State, Context: body.Name, Description: body.Description, TargetURL: body.TargetURL})
-	g.mu.Unlock()
+	g.add(commitStatus{Repo: project, SHA: m[2], State: body.State, Context: body.Name, Description: body.Description, TargetURL: body.TargetURL})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": body.State, "name": body.Name})
-}
-
-// received returns the statuses set on a commit, in the order they came.
-func (g *fakeGitLab) received(sha string) []commitStatus {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []commitStatus
-	for _, s := range g.statuses {
-		if s.SHA == sha {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // fakeWebhook takes the posts of a webhook sink that verify: the body's
