@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -241,7 +242,7 @@ func (p *runStorage) load(ctx context.Context) ([]storedRun, error) {
 	}
 	var index storedIndex
 	if data != nil {
-		if err := decodeStored(data, &index); err != nil {
+		if err := sink.DecodeStored(data, storedVersion, &index); err != nil {
 			p.logger.Warn("Ignoring an unreadable index of stored runs", zap.String("key", runsIndexKey), zap.Error(err))
 			index = storedIndex{}
 		}
@@ -259,7 +260,7 @@ func (p *runStorage) load(ctx context.Context) ([]storedRun, error) {
 		}
 		saved[seq] = true
 		var sr storedRun
-		if err := decodeStored(data, &sr); err != nil {
+		if err := sink.DecodeStored(data, storedVersion, &sr); err != nil {
 			p.logger.Warn("Skipping an unreadable stored run", zap.String("key", key), zap.Error(err))
 			continue
 		}
@@ -271,20 +272,6 @@ func (p *runStorage) load(ctx context.Context) ([]storedRun, error) {
 	}
 	p.saved = saved
 	return runs, nil
-}
-
-// decodeStored reads a record of storedVersion.
-func decodeStored(data []byte, v any) error {
-	var version struct {
-		Version int `json:"v"`
-	}
-	if err := json.Unmarshal(data, &version); err != nil {
-		return err
-	}
-	if version.Version != storedVersion {
-		return fmt.Errorf("version %d, not %d", version.Version, storedVersion)
-	}
-	return json.Unmarshal(data, v)
 }
 
 // restored is what restore made of the runs saved.

@@ -78,7 +78,7 @@ func (s *eventStore) load(ctx context.Context) ([]*storedEvent, error) {
 		return nil, nil
 	}
 	var index indexRecord
-	if err := decodeStored(data, &index); err != nil || index.Head > index.Tail || index.Tail-index.Head > maxStoredRange {
+	if err := DecodeStored(data, storedVersion, &index); err != nil || index.Head > index.Tail || index.Tail-index.Head > maxStoredRange {
 		if err == nil {
 			err = fmt.Errorf("range %d to %d", index.Head, index.Tail)
 		}
@@ -96,7 +96,7 @@ func (s *eventStore) load(ctx context.Context) ([]*storedEvent, error) {
 			continue // delivered, or dropped
 		}
 		var r eventRecord
-		if err := decodeStored(data, &r); err != nil {
+		if err := DecodeStored(data, storedVersion, &r); err != nil {
 			s.logger.Warn("Forgetting an unreadable stored CI status event", zap.String("key", s.key(n)), zap.Error(err))
 			s.write(storage.DeleteOperation(s.key(n)))
 			continue
@@ -106,16 +106,17 @@ func (s *eventStore) load(ctx context.Context) ([]*storedEvent, error) {
 	return events, nil
 }
 
-// decodeStored reads a record of storedVersion.
-func decodeStored(data []byte, v any) error {
-	var version struct {
+// DecodeStored reads into v a stored JSON record, which must carry version
+// in its "v" field: records of another version are refused, not guessed.
+func DecodeStored(data []byte, version int, v any) error {
+	var stored struct {
 		Version int `json:"v"`
 	}
-	if err := json.Unmarshal(data, &version); err != nil {
+	if err := json.Unmarshal(data, &stored); err != nil {
 		return err
 	}
-	if version.Version != storedVersion {
-		return fmt.Errorf("version %d, not %d", version.Version, storedVersion)
+	if stored.Version != version {
+		return fmt.Errorf("version %d, not %d", stored.Version, version)
 	}
 	return json.Unmarshal(data, v)
 }
