@@ -8,7 +8,7 @@ TELEMETRYGEN := $(TOOLS)/telemetrygen
 BINARY       := bin/otelcol-releasegate
 SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*') go.mod go.sum builder-config.yaml
 
-OCB_VERSION          := v0.162.0
+OCB_VERSION          := v0.165.0
 TELEMETRYGEN_VERSION := v0.161.0
 
 .PHONY: build run test vet unit fuzz e2e bench bench-e2e load tools prometheus clean
