@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/stored"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -242,7 +242,7 @@ func (p *runStorage) load(ctx context.Context) ([]storedRun, error) {
 	}
 	var index storedIndex
 	if data != nil {
-		if err := sink.DecodeStored(data, storedVersion, &index); err != nil {
+		if err := stored.Decode(data, storedVersion, &index); err != nil {
 			p.logger.Warn("Ignoring an unreadable index of stored runs", zap.String("key", runsIndexKey), zap.Error(err))
 			index = storedIndex{}
 		}
@@ -260,7 +260,7 @@ func (p *runStorage) load(ctx context.Context) ([]storedRun, error) {
 		}
 		saved[seq] = true
 		var sr storedRun
-		if err := sink.DecodeStored(data, storedVersion, &sr); err != nil {
+		if err := stored.Decode(data, storedVersion, &sr); err != nil {
 			p.logger.Warn("Skipping an unreadable stored run", zap.String("key", key), zap.Error(err))
 			continue
 		}

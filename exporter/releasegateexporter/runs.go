@@ -12,7 +12,6 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -123,7 +122,7 @@ type runStore struct {
 	finished []*run // in the order they finished: retention and eviction take the oldest first
 	// events wait here, in order, for the exporter to hand them to the
 	// sinks; only kept when there are sinks.
-	events     []sink.Event
+	events     []verdict.Event
 	publishing bool
 }
 
@@ -358,7 +357,7 @@ func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
 		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
 	}
 	s.finished = append(s.finished, r)
-	s.emit(sink.RunFinished, r, now)
+	s.emit(verdict.RunFinished, r, now)
 }
 
 // announce emits a run's RunStarted event once. Runs are announced by the
@@ -367,18 +366,18 @@ func (s *runStore) finish(r *run, cause verdict.FinishCause, now time.Time) {
 func (s *runStore) announce(r *run, now time.Time) {
 	if !r.announced {
 		r.announced, r.unsaved = true, true
-		s.emit(sink.RunStarted, r, now)
+		s.emit(verdict.RunStarted, r, now)
 	}
 }
 
-func (s *runStore) emit(kind sink.Kind, r *run, now time.Time) {
+func (s *runStore) emit(kind verdict.EventKind, r *run, now time.Time) {
 	if s.publishing {
-		s.events = append(s.events, sink.Event{Kind: kind, Time: now, Run: s.view(r, now, true)})
+		s.events = append(s.events, verdict.Event{Kind: kind, Time: now, Run: s.view(r, now, true)})
 	}
 }
 
 // takeEvents hands over the events emitted so far, in order.
-func (s *runStore) takeEvents() []sink.Event {
+func (s *runStore) takeEvents() []verdict.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	events := s.events
@@ -395,7 +394,7 @@ func (s *runStore) abandon() {
 	for _, r := range s.runs {
 		if r.open() {
 			s.announce(r, now)
-			s.emit(sink.RunAbandoned, r, now)
+			s.emit(verdict.RunAbandoned, r, now)
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -505,7 +504,7 @@ func TestEvents(t *testing.T) {
 	s.sweep()
 	events := s.takeEvents()
 	require.Len(t, events, 1)
-	assert.Equal(t, sink.RunStarted, events[0].Kind)
+	assert.Equal(t, verdict.RunStarted, events[0].Kind)
 	assert.Equal(t, "1a2b3c4", events[0].Run.Revision)
 	assert.Equal(t, "staging", events[0].Run.Environment)
 	require.Len(t, events[0].Run.Gates, 4)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
@@ -73,7 +74,7 @@ func NewQueue(name string, s Sink, size int, retry configretry.BackOffConfig, lo
 
 // Publish queues the messages of an event. It never blocks: what does not
 // fit in the queue is dropped and counted.
-func (q *Queue) Publish(e Event) {
+func (q *Queue) Publish(e verdict.Event) {
 	messages, ok := q.messagesOf(e)
 	if !ok {
 		return
@@ -121,7 +122,7 @@ func (q *Queue) Persist(ctx context.Context, client storage.Client, prefix strin
 
 // messagesOf is what the sink makes of an event; an event it cannot
 // deliver is counted, and logged the first time.
-func (q *Queue) messagesOf(e Event) ([]Message, bool) {
+func (q *Queue) messagesOf(e verdict.Event) ([]Message, bool) {
 	messages, err := q.sink.Messages(e)
 	if err != nil {
 		q.telemetry.Skipped()

@@ -30,13 +30,13 @@ func (c *counts) Dropped() { c.dropped.Add(1) }
 func (c *counts) Skipped() { c.skipped.Add(1) }
 
 // sinkFunc is a Sink the test scripts.
-type sinkFunc func(Event) ([]Message, error)
+type sinkFunc func(verdict.Event) ([]Message, error)
 
-func (f sinkFunc) Messages(e Event) ([]Message, error) { return f(e) }
+func (f sinkFunc) Messages(e verdict.Event) ([]Message, error) { return f(e) }
 
 // scripted is a sink with one message per event, sent by send.
 func scripted(send func(ctx context.Context, run string) error) Sink {
-	return sinkFunc(func(e Event) ([]Message, error) {
+	return sinkFunc(func(e verdict.Event) ([]Message, error) {
 		return []Message{{
 			What: "report of " + e.Run.Run,
 			Send: func(ctx context.Context) error { return send(ctx, e.Run.Run) },
@@ -44,8 +44,8 @@ func scripted(send func(ctx context.Context, run string) error) Sink {
 	})
 }
 
-func event(run string) Event {
-	return Event{Kind: RunFinished, Time: time.Now(), Run: verdict.Run{Run: run}}
+func event(run string) verdict.Event {
+	return verdict.Event{Kind: verdict.RunFinished, Time: time.Now(), Run: verdict.Run{Run: run}}
 }
 
 // fastRetry waits 10ms, 20ms, then 40ms between attempts, without jitter,
@@ -74,7 +74,7 @@ func TestQueueDeliversInOrder(t *testing.T) {
 	var sent []string // written by the one worker only
 	var inFlight atomic.Int64
 	var overlapped atomic.Bool
-	q, tel, _ := newTestQueue(t, sinkFunc(func(e Event) ([]Message, error) {
+	q, tel, _ := newTestQueue(t, sinkFunc(func(e verdict.Event) ([]Message, error) {
 		var messages []Message
 		for _, part := range []string{"a", "b"} {
 			what := e.Run.Run + "/" + part
@@ -230,7 +230,7 @@ func TestQueueMaxElapsedTime(t *testing.T) {
 }
 
 func TestQueueSkipsEventsTheSinkCannotDeliver(t *testing.T) {
-	q, tel, logs := newTestQueue(t, sinkFunc(func(Event) ([]Message, error) {
+	q, tel, logs := newTestQueue(t, sinkFunc(func(verdict.Event) ([]Message, error) {
 		return nil, errors.New("run has no revision")
 	}), 10, fastRetry())
 
@@ -356,7 +356,7 @@ func TestQueuePublishAfterShutdown(t *testing.T) {
 		calls.Add(1)
 		return nil
 	}
-	q, tel, _ := newTestQueue(t, sinkFunc(func(Event) ([]Message, error) {
+	q, tel, _ := newTestQueue(t, sinkFunc(func(verdict.Event) ([]Message, error) {
 		return []Message{{What: "a", Send: send}, {What: "b", Send: send}}, nil
 	}), 10, fastRetry())
 	require.NoError(t, q.Shutdown(context.Background()))

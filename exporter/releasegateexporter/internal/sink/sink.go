@@ -14,26 +14,6 @@ import (
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
-// Kind says what happened to a run.
-type Kind string
-
-const (
-	// RunStarted: the run opened; its gates are pending.
-	RunStarted Kind = "run.started"
-	// RunFinished: the run finished; every gate has its final verdict.
-	RunFinished Kind = "run.finished"
-	// RunAbandoned: the collector is shutting down while the run is open;
-	// its pending gates will not be decided by this collector.
-	RunAbandoned Kind = "run.abandoned"
-)
-
-// Event is what sinks publish.
-type Event struct {
-	Kind Kind
-	Time time.Time
-	Run  verdict.Run
-}
-
 // Message is one delivery: an HTTP request, a file. Send is called until it
 // succeeds, fails permanently, or the retries run out.
 type Message struct {
@@ -47,7 +27,7 @@ type Message struct {
 // the sink skips the event (a run without a commit, say): it is counted,
 // and logged the first time.
 type Sink interface {
-	Messages(Event) ([]Message, error)
+	Messages(verdict.Event) ([]Message, error)
 }
 
 // Permanent marks an error that retrying cannot fix (a 4xx answer).

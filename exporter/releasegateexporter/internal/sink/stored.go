@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/stored"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -45,16 +46,16 @@ type eventStore struct {
 // storedEvent is an event held in storage, with the number of its messages
 // still queued.
 type storedEvent struct {
-	Event
+	verdict.Event
 	n    uint64
 	left atomic.Int64
 }
 
 type eventRecord struct {
-	Version int         `json:"v"`
-	Kind    Kind        `json:"kind"`
-	Time    time.Time   `json:"time"`
-	Run     verdict.Run `json:"run"`
+	Version int               `json:"v"`
+	Kind    verdict.EventKind `json:"kind"`
+	Time    time.Time         `json:"time"`
+	Run     verdict.Run       `json:"run"`
 }
 
 type indexRecord struct {
@@ -78,7 +79,7 @@ func (s *eventStore) load(ctx context.Context) ([]*storedEvent, error) {
 		return nil, nil
 	}
 	var index indexRecord
-	if err := DecodeStored(data, storedVersion, &index); err != nil || index.Head > index.Tail || index.Tail-index.Head > maxStoredRange {
+	if err := stored.Decode(data, storedVersion, &index); err != nil || index.Head > index.Tail || index.Tail-index.Head > maxStoredRange {
 		if err == nil {
 			err = fmt.Errorf("range %d to %d", index.Head, index.Tail)
 		}
@@ -96,35 +97,20 @@ func (s *eventStore) load(ctx context.Context) ([]*storedEvent, error) {
 			continue // delivered, or dropped
 		}
 		var r eventRecord
-		if err := DecodeStored(data, storedVersion, &r); err != nil {
+		if err := stored.Decode(data, storedVersion, &r); err != nil {
 			s.logger.Warn("Forgetting an unreadable stored CI status event", zap.String("key", s.key(n)), zap.Error(err))
 			s.write(storage.DeleteOperation(s.key(n)))
 			continue
 		}
-		events = append(events, &storedEvent{Event: Event{Kind: r.Kind, Time: r.Time, Run: r.Run}, n: n})
+		events = append(events, &storedEvent{Event: verdict.Event{Kind: r.Kind, Time: r.Time, Run: r.Run}, n: n})
 	}
 	return events, nil
-}
-
-// DecodeStored reads into v a stored JSON record, which must carry version
-// in its "v" field: records of another version are refused, not guessed.
-func DecodeStored(data []byte, version int, v any) error {
-	var stored struct {
-		Version int `json:"v"`
-	}
-	if err := json.Unmarshal(data, &stored); err != nil {
-		return err
-	}
-	if stored.Version != version {
-		return fmt.Errorf("version %d, not %d", stored.Version, version)
-	}
-	return json.Unmarshal(data, v)
 }
 
 // add stores e, of which queued messages are queued. It returns nil when the
 // event could not be stored (logged): it is then delivered all the same,
 // but not after a restart.
-func (s *eventStore) add(e Event, queued int) *storedEvent {
+func (s *eventStore) add(e verdict.Event, queued int) *storedEvent {
 	data, err := json.Marshal(eventRecord{Version: storedVersion, Kind: e.Kind, Time: e.Time, Run: e.Run})
 	if err != nil {
 		s.logger.Warn("Cannot store a CI status event", zap.String("run", e.Run.Run), zap.Error(err))

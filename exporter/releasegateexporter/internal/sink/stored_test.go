@@ -39,7 +39,7 @@ func (p *endpoint) received() []string {
 
 // sink makes two messages per event, "<kind> <run> a" and "... b".
 func (p *endpoint) sink() Sink {
-	return sinkFunc(func(e Event) ([]Message, error) {
+	return sinkFunc(func(e verdict.Event) ([]Message, error) {
 		var messages []Message
 		for _, part := range []string{"a", "b"} {
 			what := fmt.Sprintf("%s %s %s", e.Kind, e.Run.Run, part)
@@ -88,7 +88,7 @@ func TestStoredEventsSurviveARestart(t *testing.T) {
 	github := &endpoint{down: true}
 	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
 	for _, run := range []string{"r-1", "r-2", "r-3"} {
-		q.Publish(Event{Kind: RunStarted, Run: verdict.Run{Run: run, Status: verdict.Pending}})
+		q.Publish(verdict.Event{Kind: verdict.RunStarted, Run: verdict.Run{Run: run, Status: verdict.Pending}})
 	}
 	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
 
@@ -106,7 +106,7 @@ func TestStoredEventsSurviveARestart(t *testing.T) {
 	github.setDown(false)
 	q, tel, logs = persistedQueue(t, github.sink(), 100, client)
 	assert.Equal(t, 1, logs.FilterMessageSnippet("left undelivered before the restart").Len())
-	q.Publish(Event{Kind: RunFinished, Run: verdict.Run{Run: "r-1", Status: verdict.Passed}})
+	q.Publish(verdict.Event{Kind: verdict.RunFinished, Run: verdict.Run{Run: "r-1", Status: verdict.Passed}})
 	require.NoError(t, q.Shutdown(context.Background()))
 
 	assert.Equal(t, []string{
@@ -126,7 +126,7 @@ func TestStoredEventPartlyDelivered(t *testing.T) {
 		sent []string
 		down bool
 	)
-	s := sinkFunc(func(e Event) ([]Message, error) {
+	s := sinkFunc(func(e verdict.Event) ([]Message, error) {
 		var messages []Message
 		for _, part := range []string{"a", "b"} {
 			messages = append(messages, Message{What: part, Send: func(context.Context) error {
@@ -203,7 +203,7 @@ func TestStoredEventsPastTheQueueSize(t *testing.T) {
 	// over: the 3 messages queued, and perhaps the one it took, go out.
 	github.setDown(false)
 	release := make(chan struct{})
-	held := sinkFunc(func(e Event) ([]Message, error) {
+	held := sinkFunc(func(e verdict.Event) ([]Message, error) {
 		messages, err := github.sink().Messages(e)
 		for i := range messages {
 			send := messages[i].Send

@@ -142,3 +142,24 @@ func (g *Gate) FirstTraceID() string {
 	}
 	return g.Exemplars[0].TraceID
 }
+
+// EventKind says what happened to a run.
+type EventKind string
+
+const (
+	// RunStarted: the run opened; its gates are pending.
+	RunStarted EventKind = "run.started"
+	// RunFinished: the run finished; every gate has its final verdict.
+	RunFinished EventKind = "run.finished"
+	// RunAbandoned: the collector is shutting down while the run is open;
+	// its pending gates will not be decided by this collector.
+	RunAbandoned EventKind = "run.abandoned"
+)
+
+// Event is what happened to a run, as the exporter publishes it to CI
+// status sinks.
+type Event struct {
+	Kind EventKind
+	Time time.Time
+	Run  Run
+}

@@ -182,7 +182,7 @@ func TestMessages(t *testing.T) {
 	s := newSink(t, f, nil)
 
 	var whats []string
-	for _, e := range []sink.Event{{Kind: sink.RunStarted, Run: openRun()}, {Kind: sink.RunFinished, Run: finishedRun()}} {
+	for _, e := range []verdict.Event{{Kind: verdict.RunStarted, Run: openRun()}, {Kind: verdict.RunFinished, Run: finishedRun()}} {
 		messages, err := s.Messages(e)
 		require.NoError(t, err)
 		for _, m := range messages {
@@ -224,7 +224,7 @@ func TestMessagesWithoutTargetURL(t *testing.T) {
 	run := finishedRun()
 	run.Gates = nil
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.NoError(t, err)
 	require.Len(t, messages, 1)
 	require.NoError(t, messages[0].Send(t.Context()))
@@ -239,7 +239,7 @@ func TestDescriptionTruncated(t *testing.T) {
 	run.Gates = run.Gates[:1]
 	run.Gates[0].Reason = "failed: " + strings.Repeat("p95 312ms > 250ms and ", 20)
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.NoError(t, err)
 	require.NoError(t, messages[0].Send(t.Context()), "GitHub answers 422 past 140 characters")
 	_, statuses := f.received()
@@ -260,7 +260,7 @@ func TestMessagesRepository(t *testing.T) {
 	} {
 		run := openRun()
 		run.Repository = repository
-		messages, err := newSink(t, f, nil).Messages(sink.Event{Kind: sink.RunStarted, Run: run})
+		messages, err := newSink(t, f, nil).Messages(verdict.Event{Kind: verdict.RunStarted, Run: run})
 		require.NoError(t, err, repository)
 		require.NoError(t, messages[0].Send(t.Context()), repository)
 	}
@@ -268,7 +268,7 @@ func TestMessagesRepository(t *testing.T) {
 	t.Run("configured repository wins", func(t *testing.T) {
 		run := openRun()
 		run.Repository = "https://github.com/acme/other"
-		messages, err := newSink(t, f, func(c *Config) { c.Repository = "acme/shop" }).Messages(sink.Event{Kind: sink.RunStarted, Run: run})
+		messages, err := newSink(t, f, func(c *Config) { c.Repository = "acme/shop" }).Messages(verdict.Event{Kind: verdict.RunStarted, Run: run})
 		require.NoError(t, err)
 		require.NoError(t, messages[0].Send(t.Context()))
 	})
@@ -301,15 +301,15 @@ func TestMessagesSkipped(t *testing.T) {
 
 	run := finishedRun()
 	run.Revision = ""
-	_, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	_, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.EqualError(t, err, `run "r-1" has no vcs.ref.head.revision`)
 
 	run = finishedRun()
 	run.Repository = ""
-	_, err = s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	_, err = s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.EqualError(t, err, `run "r-1" has no GitHub repository in vcs.repository.url.full (""): set repository`)
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunAbandoned, Run: openRun()})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunAbandoned, Run: openRun()})
 	require.NoError(t, err)
 	assert.Empty(t, messages)
 }
@@ -432,9 +432,9 @@ func contexts(statuses []received) []string {
 func TestQueueDelivers(t *testing.T) {
 	f := newFakeGitHub(t)
 	c, _ := sinktest.Deliver(t, newSink(t, f, nil),
-		sink.Event{Kind: sink.RunStarted, Run: openRun()},
-		sink.Event{Kind: sink.RunFinished, Run: finishedRun()},
-		sink.Event{Kind: sink.RunAbandoned, Run: openRun()},
+		verdict.Event{Kind: verdict.RunStarted, Run: openRun()},
+		verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()},
+		verdict.Event{Kind: verdict.RunAbandoned, Run: openRun()},
 	)
 
 	requests, statuses := f.received()
@@ -463,7 +463,7 @@ func TestQueueWaitsOutRateLimit(t *testing.T) {
 	run.Gates = run.Gates[:1]
 
 	start := time.Now()
-	c, _ := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunStarted, Run: run})
 
 	assert.GreaterOrEqual(t, time.Since(start), time.Second)
 	requests, statuses := f.received()
@@ -481,7 +481,7 @@ func TestQueueRetriesServerErrors(t *testing.T) {
 		sinktest.Answer(http.StatusBadGateway, nil, "<html>502 Bad Gateway</html>"),
 	)
 
-	c, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	c, logs := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()})
 
 	requests, statuses := f.received()
 	assert.Equal(t, 6, requests)
@@ -514,7 +514,7 @@ func TestQueueFailsPermanently(t *testing.T) {
 				tt.run(&run)
 			}
 
-			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
+			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), verdict.Event{Kind: verdict.RunFinished, Run: run})
 
 			requests, statuses := f.received()
 			assert.Equal(t, 1, requests, "no retry")
@@ -537,7 +537,7 @@ func TestTokenNeverShown(t *testing.T) {
 		sinktest.Answer(http.StatusServiceUnavailable, nil, "unavailable"),
 	)
 	s := newSink(t, f, nil)
-	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()})
 	require.NoError(t, err)
 
 	var shown []string
@@ -554,7 +554,7 @@ func TestTokenNeverShown(t *testing.T) {
 
 	run := finishedRun()
 	run.Revision = ""
-	_, err = s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	_, err = s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	shown = append(shown, err.Error())
 
 	f = newFakeGitHub(t)
@@ -564,7 +564,7 @@ func TestTokenNeverShown(t *testing.T) {
 	)
 	run = finishedRun()
 	run.Gates = nil
-	_, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
+	_, logs := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.Equal(t, 2, logs.Len(), "a retry and a failure")
 	for _, entry := range logs.All() {
 		shown = append(shown, entry.Message, fmt.Sprint(entry.ContextMap()))
@@ -584,7 +584,7 @@ func TestRunLinkShowsAFailure(t *testing.T) {
 		{Name: "errors", Status: verdict.Failed, Exemplars: []verdict.Exemplar{{TraceID: traceID}}},
 	}
 
-	messages, err := newSink(t, f, nil).Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	messages, err := newSink(t, f, nil).Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.NoError(t, err)
 	require.NoError(t, messages[3].Send(t.Context()))
 	_, statuses := f.received()

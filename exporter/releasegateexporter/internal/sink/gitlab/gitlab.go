@@ -68,8 +68,8 @@ type status struct {
 
 // Messages is one status per gate, then the run's. An abandoned run gets
 // none: its gates stay running, as nothing decided them.
-func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
-	if e.Kind == sink.RunAbandoned {
+func (s *Sink) Messages(e verdict.Event) ([]sink.Message, error) {
+	if e.Kind == verdict.RunAbandoned {
 		return nil, nil
 	}
 	run := &e.Run

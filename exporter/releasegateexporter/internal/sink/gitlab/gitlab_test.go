@@ -187,7 +187,7 @@ func TestMessages(t *testing.T) {
 	s := newSink(t, f, nil)
 
 	var whats []string
-	for _, e := range []sink.Event{{Kind: sink.RunStarted, Run: openRun()}, {Kind: sink.RunFinished, Run: finishedRun()}} {
+	for _, e := range []verdict.Event{{Kind: verdict.RunStarted, Run: openRun()}, {Kind: verdict.RunFinished, Run: finishedRun()}} {
 		messages, err := s.Messages(e)
 		require.NoError(t, err)
 		for _, m := range messages {
@@ -232,7 +232,7 @@ func TestMessagesNumericProject(t *testing.T) {
 	run := openRun()
 	run.Gates = nil
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunStarted, Run: run})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunStarted, Run: run})
 	require.NoError(t, err)
 	require.Len(t, messages, 1)
 	assert.Equal(t, "running status releasegate of 42@1a2b3c4", messages[0].What)
@@ -249,7 +249,7 @@ func TestAlreadyRunning(t *testing.T) {
 	s := newSink(t, f, nil)
 
 	for range 2 {
-		messages, err := s.Messages(sink.Event{Kind: sink.RunStarted, Run: openRun()})
+		messages, err := s.Messages(verdict.Event{Kind: verdict.RunStarted, Run: openRun()})
 		require.NoError(t, err)
 		for _, m := range messages {
 			require.NoError(t, m.Send(t.Context()), "running again is a no-op")
@@ -267,7 +267,7 @@ func TestDescriptionTruncated(t *testing.T) {
 	run.Gates = run.Gates[:1]
 	run.Gates[0].Reason = "failed: " + strings.Repeat("p95 312ms > 250ms and ", 20)
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.NoError(t, err)
 	require.NoError(t, messages[0].Send(t.Context()), "GitLab answers 400 past 255 characters")
 	_, statuses := f.received()
@@ -280,10 +280,10 @@ func TestMessagesSkipped(t *testing.T) {
 
 	run := finishedRun()
 	run.Revision = ""
-	_, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	_, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.EqualError(t, err, `run "r-1" has no vcs.ref.head.revision`)
 
-	messages, err := s.Messages(sink.Event{Kind: sink.RunAbandoned, Run: openRun()})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunAbandoned, Run: openRun()})
 	require.NoError(t, err)
 	assert.Empty(t, messages)
 }
@@ -383,9 +383,9 @@ func names(statuses []received) []string {
 func TestQueueDelivers(t *testing.T) {
 	f := newFakeGitLab(t)
 	c, _ := sinktest.Deliver(t, newSink(t, f, nil),
-		sink.Event{Kind: sink.RunStarted, Run: openRun()},
-		sink.Event{Kind: sink.RunFinished, Run: finishedRun()},
-		sink.Event{Kind: sink.RunAbandoned, Run: openRun()},
+		verdict.Event{Kind: verdict.RunStarted, Run: openRun()},
+		verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()},
+		verdict.Event{Kind: verdict.RunAbandoned, Run: openRun()},
 	)
 
 	requests, statuses := f.received()
@@ -414,7 +414,7 @@ func TestQueueWaitsOutRateLimit(t *testing.T) {
 	run.Gates = run.Gates[:1]
 
 	start := time.Now()
-	c, _ := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunStarted, Run: run})
+	c, _ := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunStarted, Run: run})
 
 	assert.GreaterOrEqual(t, time.Since(start), time.Second)
 	requests, statuses := f.received()
@@ -432,7 +432,7 @@ func TestQueueRetries(t *testing.T) {
 		sinktest.Answer(http.StatusConflict, nil, `{"message":"409 Conflict"}`),
 	)
 
-	c, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	c, logs := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()})
 
 	requests, statuses := f.received()
 	assert.Equal(t, 6, requests)
@@ -466,7 +466,7 @@ func TestQueueFailsPermanently(t *testing.T) {
 				tt.run(&run)
 			}
 
-			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), sink.Event{Kind: sink.RunFinished, Run: run})
+			c, logs := sinktest.Deliver(t, newSink(t, f, tt.modify), verdict.Event{Kind: verdict.RunFinished, Run: run})
 
 			requests, statuses := f.received()
 			assert.Equal(t, 1, requests, "no retry")
@@ -489,7 +489,7 @@ func TestTokenNeverShown(t *testing.T) {
 		sinktest.Answer(http.StatusServiceUnavailable, nil, "unavailable"),
 	)
 	s := newSink(t, f, nil)
-	messages, err := s.Messages(sink.Event{Kind: sink.RunFinished, Run: finishedRun()})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: finishedRun()})
 	require.NoError(t, err)
 
 	var shown []string
@@ -506,7 +506,7 @@ func TestTokenNeverShown(t *testing.T) {
 
 	run := finishedRun()
 	run.Revision = ""
-	_, err = s.Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	_, err = s.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	shown = append(shown, err.Error())
 
 	f = newFakeGitLab(t)
@@ -516,7 +516,7 @@ func TestTokenNeverShown(t *testing.T) {
 	)
 	run = finishedRun()
 	run.Gates = nil
-	_, logs := sinktest.Deliver(t, newSink(t, f, nil), sink.Event{Kind: sink.RunFinished, Run: run})
+	_, logs := sinktest.Deliver(t, newSink(t, f, nil), verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.Equal(t, 2, logs.Len(), "a retry and a failure")
 	for _, entry := range logs.All() {
 		shown = append(shown, entry.Message, fmt.Sprint(entry.ContextMap()))
@@ -536,7 +536,7 @@ func TestRunLinkShowsAFailure(t *testing.T) {
 		{Name: "errors", Status: verdict.Failed, Exemplars: []verdict.Exemplar{{TraceID: traceID}}},
 	}
 
-	messages, err := newSink(t, f, nil).Messages(sink.Event{Kind: sink.RunFinished, Run: run})
+	messages, err := newSink(t, f, nil).Messages(verdict.Event{Kind: verdict.RunFinished, Run: run})
 	require.NoError(t, err)
 	require.NoError(t, messages[3].Send(t.Context()))
 	_, statuses := f.received()

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // Sink writes the reports.
@@ -38,8 +39,8 @@ func New(cfg *Config) (*Sink, error) {
 
 // Messages writes a run's report when it finishes, or when the collector
 // shuts down while it is open.
-func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
-	if e.Kind != sink.RunFinished && e.Kind != sink.RunAbandoned {
+func (s *Sink) Messages(e verdict.Event) ([]sink.Message, error) {
+	if e.Kind != verdict.RunFinished && e.Kind != verdict.RunAbandoned {
 		return nil, nil
 	}
 	data, err := s.report(e)

@@ -71,7 +71,7 @@ func newTestSink(t *testing.T) *Sink {
 	return s
 }
 
-func send(t *testing.T, s *Sink, e sink.Event) error {
+func send(t *testing.T, s *Sink, e verdict.Event) error {
 	t.Helper()
 	messages, err := s.Messages(e)
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ func send(t *testing.T, s *Sink, e sink.Event) error {
 }
 
 // deliver writes the event's report and reads it back.
-func deliver(t *testing.T, s *Sink, e sink.Event) (string, testSuites) {
+func deliver(t *testing.T, s *Sink, e verdict.Event) (string, testSuites) {
 	t.Helper()
 	require.NoError(t, send(t, s, e))
 	path := filepath.Join(s.dir, fileName(e.Run.Run))
@@ -97,7 +97,7 @@ func deliver(t *testing.T, s *Sink, e sink.Event) (string, testSuites) {
 
 func TestFinishedRunReport(t *testing.T) {
 	s := newTestSink(t)
-	data, report := deliver(t, s, sink.Event{Kind: sink.RunFinished, Time: time.Now(), Run: finishedRun()})
+	data, report := deliver(t, s, verdict.Event{Kind: verdict.RunFinished, Time: time.Now(), Run: finishedRun()})
 
 	assert.True(t, strings.HasPrefix(data, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<testsuites name="releasegate" tests="5" failures="1" errors="2" time="270.250">`), data)
@@ -179,7 +179,7 @@ func TestAbandonedRunReport(t *testing.T) {
 		{Name: "no-server-errors", Status: verdict.Pending, Spans: 12, Condition: "violations > 0", Reason: "pending: 12 spans so far"},
 	}
 	s := newTestSink(t)
-	_, report := deliver(t, s, sink.Event{Kind: sink.RunAbandoned, Time: startedAt.Add(90 * time.Second), Run: run})
+	_, report := deliver(t, s, verdict.Event{Kind: verdict.RunAbandoned, Time: startedAt.Add(90 * time.Second), Run: run})
 
 	assert.Equal(t, [3]int{2, 1, 0}, [3]int{report.Tests, report.Failures, report.Errors})
 	suite := report.Suite
@@ -196,7 +196,7 @@ func TestAbandonedRunReport(t *testing.T) {
 
 func TestRunStartedWritesNothing(t *testing.T) {
 	s := newTestSink(t)
-	messages, err := s.Messages(sink.Event{Kind: sink.RunStarted, Time: startedAt, Run: verdict.Run{Run: "r-42", StartedAt: startedAt}})
+	messages, err := s.Messages(verdict.Event{Kind: verdict.RunStarted, Time: startedAt, Run: verdict.Run{Run: "r-42", StartedAt: startedAt}})
 	require.NoError(t, err)
 	assert.Empty(t, messages)
 }
@@ -227,7 +227,7 @@ func TestFileName(t *testing.T) {
 	s := newTestSink(t)
 	run := finishedRun()
 	run.Run = "../build 7/ü"
-	_, report := deliver(t, s, sink.Event{Kind: sink.RunFinished, Time: startedAt, Run: run})
+	_, report := deliver(t, s, verdict.Event{Kind: verdict.RunFinished, Time: startedAt, Run: run})
 	assert.Equal(t, "releasegate: ../build 7/ü", report.Suite.Name)
 	entries, err := os.ReadDir(s.dir)
 	require.NoError(t, err)
@@ -242,8 +242,8 @@ func TestReportReplacedAtomically(t *testing.T) {
 	run := finishedRun()
 	open := run
 	open.Status, open.FinishedAt = verdict.Pending, nil
-	abandoned := sink.Event{Kind: sink.RunAbandoned, Time: startedAt.Add(time.Minute), Run: open}
-	finished := sink.Event{Kind: sink.RunFinished, Time: startedAt.Add(5 * time.Minute), Run: run}
+	abandoned := verdict.Event{Kind: verdict.RunAbandoned, Time: startedAt.Add(time.Minute), Run: open}
+	finished := verdict.Event{Kind: verdict.RunFinished, Time: startedAt.Add(5 * time.Minute), Run: run}
 	_, report := deliver(t, s, abandoned)
 	require.Equal(t, "60.000", report.Time)
 
@@ -288,7 +288,7 @@ func TestReportReplacedAtomically(t *testing.T) {
 func TestDirectoryRecreated(t *testing.T) {
 	s := newTestSink(t)
 	require.NoError(t, os.RemoveAll(s.dir))
-	_, report := deliver(t, s, sink.Event{Kind: sink.RunFinished, Time: startedAt, Run: finishedRun()})
+	_, report := deliver(t, s, verdict.Event{Kind: verdict.RunFinished, Time: startedAt, Run: finishedRun()})
 	assert.Equal(t, 5, report.Tests)
 }
 
@@ -311,7 +311,7 @@ func (c *counts) Dropped() {}
 func (c *counts) Skipped() {}
 
 // publish delivers the event through a queue and counts what happened.
-func publish(t *testing.T, s *Sink, e sink.Event, retry configretry.BackOffConfig) *counts {
+func publish(t *testing.T, s *Sink, e verdict.Event, retry configretry.BackOffConfig) *counts {
 	t.Helper()
 	tel := &counts{}
 	q := sink.NewQueue("junit", s, 10, retry, zap.NewNop(), tel)
@@ -329,7 +329,7 @@ func TestUnwritableDirectoryFailsAtOnce(t *testing.T) {
 	s := newTestSink(t)
 	require.NoError(t, os.Chmod(s.dir, 0o500))
 	t.Cleanup(func() { _ = os.Chmod(s.dir, 0o755) })
-	e := sink.Event{Kind: sink.RunFinished, Time: startedAt, Run: finishedRun()}
+	e := verdict.Event{Kind: verdict.RunFinished, Time: startedAt, Run: finishedRun()}
 
 	err := send(t, s, e)
 	require.ErrorIs(t, err, os.ErrPermission)
@@ -347,7 +347,7 @@ func TestWriteErrorIsRetried(t *testing.T) {
 	s := newTestSink(t)
 	require.NoError(t, os.Remove(s.dir))
 	require.NoError(t, os.WriteFile(s.dir, nil, 0o600)) // the directory is now a file
-	e := sink.Event{Kind: sink.RunFinished, Time: startedAt, Run: finishedRun()}
+	e := verdict.Event{Kind: verdict.RunFinished, Time: startedAt, Run: finishedRun()}
 
 	assert.ErrorContains(t, send(t, s, e), "write "+filepath.Join(s.dir, "r-42.xml")+": ")
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -82,7 +81,7 @@ func (r result) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 // and some readers insist on; the time is UTC.
 const timestampLayout = "2006-01-02T15:04:05"
 
-func (s *Sink) report(e sink.Event) ([]byte, error) {
+func (s *Sink) report(e verdict.Event) ([]byte, error) {
 	run := e.Run
 	elapsed := seconds(run.Elapsed(e.Time))
 	suite := testSuite{

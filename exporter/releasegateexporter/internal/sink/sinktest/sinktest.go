@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // Counts is a sink.Telemetry that counts.
@@ -40,7 +41,7 @@ var Retry = configretry.BackOffConfig{
 
 // Deliver publishes the events through a real queue of s and waits until it
 // has delivered them; it returns the counts and the queue's logs.
-func Deliver(t *testing.T, s sink.Sink, events ...sink.Event) (*Counts, *observer.ObservedLogs) {
+func Deliver(t *testing.T, s sink.Sink, events ...verdict.Event) (*Counts, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	counts := &Counts{}

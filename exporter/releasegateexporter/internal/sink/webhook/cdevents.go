@@ -89,14 +89,14 @@ type testCaseRunFinishedContent struct {
 // cdeventMessages posts a testsuiterun.started when the run starts; when it
 // finishes, a testcaserun.finished per gate, then the testsuiterun.finished,
 // so that a receiver has every case before the suite closes.
-func (s *Sink) cdeventMessages(e sink.Event) ([]sink.Message, error) {
+func (s *Sink) cdeventMessages(e verdict.Event) ([]sink.Message, error) {
 	run := e.Run
 	env := reference{ID: run.Environment}
 	if env.ID == "" {
 		env.ID = unknownEnvironment
 	}
 	var events []cdevent
-	if e.Kind == sink.RunStarted {
+	if e.Kind == verdict.RunStarted {
 		events = append(events, s.cdevent(e.Time, testSuiteRunStarted, run.Run, testSuiteRunStartedContent{
 			Environment: env,
 			TestSuite:   testSuite{ID: testSuiteID, Name: testSuiteID},

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -70,7 +69,7 @@ type received struct {
 // cdevents posts the events in cdevents format and returns the CloudEvents
 // that arrived, checked as a structured-mode receiver would, with their
 // CDEvents.
-func cdevents(t *testing.T, events ...sink.Event) ([]envelope, []received) {
+func cdevents(t *testing.T, events ...verdict.Event) ([]envelope, []received) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL, FormatCDEvents)
 	cfg.Secret = testSecret
@@ -191,7 +190,7 @@ func TestCDEventsOutcomes(t *testing.T) {
 		run.Gates = append(run.Gates, verdict.Gate{Name: string(status), Status: status, Condition: "violations > 0"})
 	}
 
-	_, cds := cdevents(t, sink.Event{Kind: sink.RunFinished, Time: finishedAt, Run: run})
+	_, cds := cdevents(t, verdict.Event{Kind: verdict.RunFinished, Time: finishedAt, Run: run})
 
 	require.Len(t, cds, len(want)+1)
 	for _, cd := range cds[:len(want)] {
@@ -247,8 +246,8 @@ func TestCDEventsSchema(t *testing.T) {
 	started := startedRun()
 	started.Environment = ""
 	envelopes, _ := cdevents(t,
-		sink.Event{Kind: sink.RunStarted, Time: startedAt, Run: started},
-		sink.Event{Kind: sink.RunFinished, Time: finishedAt, Run: run},
+		verdict.Event{Kind: verdict.RunStarted, Time: startedAt, Run: started},
+		verdict.Event{Kind: verdict.RunFinished, Time: finishedAt, Run: run},
 	)
 
 	seen := map[string]int{}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 const (
@@ -68,8 +69,8 @@ func New(cfg *Config, client *http.Client, source string) (*Sink, error) {
 // Messages is one request per event in json format; in cdevents format,
 // one per gate and one for the run when the run finishes. Abandoned runs
 // are not posted: no verdict came of them.
-func (s *Sink) Messages(e sink.Event) ([]sink.Message, error) {
-	if e.Kind != sink.RunStarted && e.Kind != sink.RunFinished {
+func (s *Sink) Messages(e verdict.Event) ([]sink.Message, error) {
+	if e.Kind != verdict.RunStarted && e.Kind != verdict.RunFinished {
 		return nil, nil
 	}
 	if s.format == FormatCDEvents {

@@ -150,7 +150,7 @@ func testConfig(endpoint string, format Format) *Config {
 }
 
 // send delivers the messages of every event once, in order.
-func send(t *testing.T, s *Sink, events ...sink.Event) {
+func send(t *testing.T, s *Sink, events ...verdict.Event) {
 	for _, e := range events {
 		messages, err := s.Messages(e)
 		require.NoError(t, err)
@@ -160,10 +160,10 @@ func send(t *testing.T, s *Sink, events ...sink.Event) {
 	}
 }
 
-func runEvents() []sink.Event {
-	return []sink.Event{
-		{Kind: sink.RunStarted, Time: startedAt, Run: startedRun()},
-		{Kind: sink.RunFinished, Time: finishedAt, Run: finishedRun()},
+func runEvents() []verdict.Event {
+	return []verdict.Event{
+		{Kind: verdict.RunStarted, Time: startedAt, Run: startedRun()},
+		{Kind: verdict.RunFinished, Time: finishedAt, Run: finishedRun()},
 	}
 }
 
@@ -226,7 +226,7 @@ func TestAbandonedRunIsNotPosted(t *testing.T) {
 		t.Run(string(format), func(t *testing.T) {
 			s, err := New(testConfig("http://localhost:1", format), http.DefaultClient, testSource)
 			require.NoError(t, err)
-			messages, err := s.Messages(sink.Event{Kind: sink.RunAbandoned, Time: finishedAt, Run: startedRun()})
+			messages, err := s.Messages(verdict.Event{Kind: verdict.RunAbandoned, Time: finishedAt, Run: startedRun()})
 			assert.NoError(t, err)
 			assert.Empty(t, messages)
 		})
