@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -22,6 +23,32 @@ func BenchmarkEvaluate(b *testing.B) {
 			for b.Loop() {
 				ev.Evaluate(res, scope, span)
 			}
+		})
+	}
+}
+
+// BenchmarkCompile reports what compiling a gates document costs at start-up,
+// per document of n gates written as teams write them (a pinned match, an
+// assert, a fail condition).
+func BenchmarkCompile(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint("gates=", n), func(b *testing.B) {
+			doc := Document{Gates: make([]Gate, n)}
+			for i := range doc.Gates {
+				doc.Gates[i] = Gate{
+					Name:   fmt.Sprint("gate-", i),
+					Match:  fmt.Sprintf(`name == "POST /orders-%d" && resource["service.name"] == "svc-%d"`, i, i%10),
+					Assert: `duration < duration("300ms")`,
+					Fail:   `p95 > duration("250ms") || violation_ratio > 0.01`,
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compile(doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/gate")
 		})
 	}
 }

@@ -99,8 +99,9 @@ func Load(path string) (*Gates, error) {
 
 var gateName = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-// maxGateName keeps gate names usable as metric label values and CI contexts.
-const maxGateName = 100
+// MaxGateName keeps gate names usable as metric label values and CI
+// contexts, in bytes.
+const MaxGateName = 100
 
 // decode turns a generic map into a Document, collecting one error per
 // problem rather than stopping at the first.
@@ -203,8 +204,8 @@ func checkNames(gates []Gate) []error {
 		switch {
 		case g.Name == "":
 			errs = append(errs, fmt.Errorf("%s: name: is required", indexRef(i)))
-		case len(g.Name) > maxGateName || !gateName.MatchString(g.Name):
-			errs = append(errs, fmt.Errorf("%s: name: must be 1 to %d characters of a-z, 0-9, '.', '_' and '-'", gateRef(i, g.Name), maxGateName))
+		case len(g.Name) > MaxGateName || !gateName.MatchString(g.Name):
+			errs = append(errs, fmt.Errorf("%s: name: must be 1 to %d characters of a-z, 0-9, '.', '_' and '-'", gateRef(i, g.Name), MaxGateName))
 		default:
 			if first, dup := seen[g.Name]; dup {
 				errs = append(errs, fmt.Errorf("%s: name: duplicate of %s", gateRef(i, g.Name), indexRef(first)))
