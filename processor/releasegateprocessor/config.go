@@ -11,6 +11,10 @@ type Config struct {
 	// Gates is the gates document, usually shared with the releasegate
 	// exporter through the file provider: `gates: ${file:gates.yaml}`.
 	Gates config.Document `mapstructure:"gates"`
+
+	// compiled holds what Validate compiled, so that creating the
+	// processor, and an exporter of the same document, share it.
+	compiled *config.Gates
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -18,6 +22,7 @@ var _ confmap.Validator = (*Config)(nil)
 // Validate compiles the gates, so that a bad gate stops the collector at
 // start-up with a message that names the gate, the field and the column.
 func (cfg *Config) Validate() error {
-	_, err := config.Compile(cfg.Gates)
+	var err error
+	cfg.compiled, err = config.Shared(cfg.Gates)
 	return err
 }

@@ -17,7 +17,7 @@ import (
 type gateProcessor struct {
 	gates     *config.Gates
 	names     []string
-	telemetry *metadata.Telemetry
+	telemetry *metadata.TelemetryBuilder
 	// Attribute sets per gate, built once so recording allocates none.
 	gateAttrs        []metric.AddOption
 	matchErrorAttrs  []metric.AddOption
@@ -32,7 +32,7 @@ type tally struct {
 }
 
 func newGateProcessor(set component.TelemetrySettings, gates *config.Gates) (*gateProcessor, error) {
-	telemetry, err := metadata.NewTelemetry(set)
+	telemetry, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
 	}
@@ -97,11 +97,16 @@ func (p *gateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	return td, nil
 }
 
+func (p *gateProcessor) shutdown(context.Context) error {
+	p.telemetry.Shutdown()
+	return nil
+}
+
 // record adds a batch's tally to the self-telemetry and resets it.
 func (p *gateProcessor) record(ctx context.Context, t *tally) {
-	p.telemetry.Spans.Add(ctx, t.spans)
+	p.telemetry.ProcessorReleasegateSpans.Add(ctx, t.spans)
 	if t.withoutRun > 0 {
-		p.telemetry.SpansWithoutRun.Add(ctx, t.withoutRun)
+		p.telemetry.ProcessorReleasegateSpansWithoutRun.Add(ctx, t.withoutRun)
 	}
 	add := func(counter metric.Int64Counter, counts []int64, attrs []metric.AddOption) {
 		for i, n := range counts {
@@ -111,9 +116,9 @@ func (p *gateProcessor) record(ctx context.Context, t *tally) {
 			}
 		}
 	}
-	add(p.telemetry.GateMatches, t.matches, p.gateAttrs)
-	add(p.telemetry.GateViolations, t.violations, p.gateAttrs)
-	add(p.telemetry.GateErrors, t.matchErrors, p.matchErrorAttrs)
-	add(p.telemetry.GateErrors, t.assertErrors, p.assertErrorAttrs)
+	add(p.telemetry.ProcessorReleasegateGateMatches, t.matches, p.gateAttrs)
+	add(p.telemetry.ProcessorReleasegateGateViolations, t.violations, p.gateAttrs)
+	add(p.telemetry.ProcessorReleasegateGateErrors, t.matchErrors, p.matchErrorAttrs)
+	add(p.telemetry.ProcessorReleasegateGateErrors, t.assertErrors, p.assertErrorAttrs)
 	t.spans, t.withoutRun = 0, 0
 }

@@ -13,11 +13,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/internal/comptest"
+	"github.com/releasegate/releasegate/internal/metadatacheck"
 	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadata"
+	"github.com/releasegate/releasegate/processor/releasegateprocessor/internal/metadatatest"
 )
 
 const testGates = `
@@ -73,9 +77,7 @@ func newProcessor(t *testing.T, gates string, next *consumertest.TracesSink) (pr
 	require.NoError(t, err)
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := NewFactory().CreateTraces(t.Context(), set, &Config{Gates: doc}, next)
+	p, err := NewFactory().CreateTraces(t.Context(), metadatatest.NewSettings(tel), &Config{Gates: doc}, next)
 	require.NoError(t, err)
 	require.NoError(t, p.Start(t.Context(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
@@ -151,9 +153,9 @@ func TestSpanWithoutRunKey(t *testing.T) {
 	require.NoError(t, p.ConsumeTraces(t.Context(), td))
 	assert.Equal(t, want, sink.AllTraces()[0])
 
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
-	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches"))
+	metadatatest.AssertEqualProcessorReleasegateSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorReleasegateSpansWithoutRun(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, 2, recordedMetrics(t, tel), "no gate match, violation or error is recorded")
 }
 
 // Annotations describe one evaluation: a span that comes through a second
@@ -186,16 +188,47 @@ func TestSelfTelemetry(t *testing.T) {
 			testSpan{name: "other", kind: ptrace.SpanKindInternal},
 		)))
 	}
-	assert.Equal(t, int64(8), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans"))
-	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_spans_without_run"))
-	assert.Equal(t, int64(4), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-latency"))
-	assert.Equal(t, int64(6), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "checkout-status"))
-	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-latency"))
-	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_violations", "gate", "checkout-status"))
-	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "checkout-status", "expression", "assert"))
-	// "retries" is a string on one span: broken-match fails to evaluate there.
-	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_errors", "gate", "broken-match", "expression", "match"))
-	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_processor_releasegate_gate_matches", "gate", "broken-match"))
+	metadatatest.AssertEqualProcessorReleasegateSpans(t, tel, []metricdata.DataPoint[int64]{{Value: 8}}, metricdatatest.IgnoreTimestamp())
+	// broken-match never matches, so it has no count of its own.
+	metadatatest.AssertEqualProcessorReleasegateGateMatches(t, tel, []metricdata.DataPoint[int64]{
+		gatePoint(4, "checkout-latency"),
+		gatePoint(6, "checkout-status"),
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorReleasegateGateViolations(t, tel, []metricdata.DataPoint[int64]{
+		gatePoint(2, "checkout-latency"),
+		gatePoint(2, "checkout-status"),
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorReleasegateGateErrors(t, tel, []metricdata.DataPoint[int64]{
+		gatePoint(2, "checkout-status", attribute.String("expression", "assert")),
+		// "retries" is a string on one span: broken-match fails to evaluate there.
+		gatePoint(2, "broken-match", attribute.String("expression", "match")),
+	}, metricdatatest.IgnoreTimestamp())
+	// Every span had a run key: spans_without_run is the one not recorded.
+	assert.Equal(t, 4, recordedMetrics(t, tel))
+	metadatacheck.Load(t, "metadata.yaml").CheckAttributes(t, tel, metadata.ScopeName)
+}
+
+// gatePoint is a data point of a per-gate count.
+func gatePoint(n int64, gate string, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{
+		Attributes: attribute.NewSet(append(attrs, attribute.String("gate", gate))...),
+		Value:      n,
+	}
+}
+
+// recordedMetrics is the number of the processor's metrics that recorded
+// anything.
+func recordedMetrics(t *testing.T, tel *componenttest.Telemetry) int {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, tel.Reader.Collect(t.Context(), &rm))
+	n := 0
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name == metadata.ScopeName {
+			n += len(sm.Metrics)
+		}
+	}
+	return n
 }
 
 func TestLifecycle(t *testing.T) {
