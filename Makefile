@@ -11,7 +11,7 @@ SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path '
 OCB_VERSION          := v0.165.0
 TELEMETRYGEN_VERSION := v0.161.0
 
-.PHONY: build run test vet unit fuzz e2e bench bench-e2e load tools prometheus clean
+.PHONY: build run test vet unit fuzz e2e bench bench-e2e bench-startup load tools prometheus clean
 
 build: $(BINARY)
 
@@ -40,7 +40,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGatesDocument$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessSpans$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./processor/releasegateprocessor
-	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/runstore
 
 # The end-to-end tests start the built distribution, send it spans with
 # telemetrygen and have a real Prometheus scrape it; they fail rather than
@@ -62,6 +62,11 @@ bench:
 bench-e2e: $(BINARY) $(TELEMETRYGEN)
 	cd bench && for children in 19 1; do \
 		$(GO) run ./cmd/e2ebench -collector $(CURDIR)/$(BINARY) -telemetrygen $(TELEMETRYGEN) -child-spans $$children || exit 1; done
+
+# The built distribution's start-up on gates documents of 1,000 and 10,000
+# gates: time until ready, peak memory.
+bench-startup: $(BINARY)
+	cd bench && $(GO) run ./cmd/startup -collector $(CURDIR)/$(BINARY)
 
 # The processor and exporter in one process under 10,000 concurrent runs ×
 # 20 gates and 5 million spans, until retention expires: throughput, heap,

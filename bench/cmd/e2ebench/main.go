@@ -9,19 +9,15 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times.
-const clockTicks = 100
+	"github.com/releasegate/releasegate/bench/internal/proc"
+)
 
 func main() {
 	collector := flag.String("collector", "../bin/otelcol-releasegate", "the built distribution")
@@ -72,7 +68,7 @@ func median(xs []float64) float64 {
 // measure runs the collector on e2e/<pipeline>.yaml, sends the spans, and
 // returns the CPU seconds the collector spent on them.
 func measure(collector, telemetrygen, pipeline string, workers, traces, rate, children int) (float64, error) {
-	otlp, api := freePort(), freePort()
+	otlp, api := proc.FreePort(), proc.FreePort()
 	cmd := exec.Command(collector, "--config", pipeline+".yaml")
 	cmd.Dir = "e2e"
 	cmd.Env = append(os.Environ(), "OTLP_PORT="+strconv.Itoa(otlp), "API_PORT="+strconv.Itoa(api))
@@ -85,11 +81,11 @@ func measure(collector, telemetrygen, pipeline string, workers, traces, rate, ch
 		_ = cmd.Wait()
 	}()
 	endpoint := fmt.Sprintf("127.0.0.1:%d", otlp)
-	if err := waitListening(endpoint); err != nil {
+	if err := proc.WaitListening(endpoint, 30*time.Second); err != nil {
 		return 0, err
 	}
 	time.Sleep(time.Second) // start-up work is not what is measured
-	before, err := cpuSeconds(cmd.Process.Pid)
+	before, err := proc.CPUSeconds(cmd.Process.Pid)
 	if err != nil {
 		return 0, err
 	}
@@ -101,46 +97,6 @@ func measure(collector, telemetrygen, pipeline string, workers, traces, rate, ch
 		return 0, fmt.Errorf("telemetrygen: %v\n%s", err, out)
 	}
 	time.Sleep(2 * time.Second) // the last batches go through
-	after, err := cpuSeconds(cmd.Process.Pid)
+	after, err := proc.CPUSeconds(cmd.Process.Pid)
 	return after - before, err
-}
-
-// cpuSeconds is the user and system time of a process, from
-// /proc/<pid>/stat (fields 14 and 15).
-func cpuSeconds(pid int) (float64, error) {
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which may hold spaces: state is the first.
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("unexpected /proc stat: %s", data)
-	}
-	utime, err1 := strconv.ParseFloat(fields[11], 64)
-	stime, err2 := strconv.ParseFloat(fields[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc stat: %s", data)
-	}
-	return (utime + stime) / clockTicks, nil
-}
-
-func waitListening(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			return c.Close()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("collector not listening on %s after 30s", addr)
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
