@@ -130,7 +130,7 @@ func TestVerdicts(t *testing.T) {
 	}
 	for sha, finals := range wantFinal {
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			statuses := col.github.received(sha)
+			statuses := col.github.Received(sha)
 			require.Len(c, statuses, 2*len(contexts))
 			for _, ctx := range contexts {
 				var states []string
@@ -149,7 +149,7 @@ func TestVerdicts(t *testing.T) {
 			}
 		}, 10*time.Second, 100*time.Millisecond)
 	}
-	for _, s := range col.github.received(badSHA) {
+	for _, s := range col.github.Received(badSHA) {
 		if s.Context == "releasegate/server-latency" && s.State == "failure" {
 			assert.Equal(t, "failed: violations 3 > 0 (3 of 3 spans violated duration < 100ms)", s.Description)
 			assert.Equal(t, "http://"+col.apiAddr+"/v1/runs/e2e-bad", s.TargetURL)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/releasegate/releasegate/internal/fakehost"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
@@ -77,7 +80,7 @@ type collector struct {
 	otlpGRPC    string
 	metricsURL  string // the collector's own telemetry
 	apiAddr     string // the releasegate exporter's API and /metrics
-	github      *fakeGitHub
+	github      *fakehost.GitHub
 	exited      chan struct{}
 	exitErr     error
 	healthCheck string
@@ -301,4 +304,27 @@ func startPrometheusWith(t *testing.T, config string) string {
 		assert.Equal(c, http.StatusOK, resp.StatusCode)
 	}, 30*time.Second, 200*time.Millisecond)
 	return base
+}
+
+// selfMetric is the value of a series of the collector's own /metrics, the
+// first whose labels include the given name/value pairs; 0 when there is
+// none yet.
+func selfMetric(t require.TestingT, metricsURL, name string, labels ...string) float64 {
+	resp, err := http.Get(metricsURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	pattern := `(?m)^` + regexp.QuoteMeta(name) + `(?:_total)?(?:\{`
+	for i := 0; i+1 < len(labels); i += 2 {
+		pattern += `(?:[^}]*[{,])?` + regexp.QuoteMeta(labels[i]) + `="` + regexp.QuoteMeta(labels[i+1]) + `"`
+	}
+	pattern += `[^}]*\})? (\S+)$`
+	m := regexp.MustCompile(pattern).FindStringSubmatch(string(body))
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	return v
 }

@@ -1,50 +1,19 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/releasegate/releasegate/internal/fakehost"
 )
-
-// saveEvery is how often the exporter saves its runs (persist.go); the
-// test waits a few of them before killing the collector.
-const saveEvery = time.Second
-
-// outageGitHub is the fake GitHub of github_test.go behind a switch: while
-// down it answers every request 503, as GitHub does in an outage.
-type outageGitHub struct {
-	*httptest.Server
-	github   *fakeGitHub
-	down     atomic.Bool
-	refusals atomic.Int64
-}
-
-func newOutageGitHub(t *testing.T) *outageGitHub {
-	t.Helper()
-	g := &outageGitHub{github: &fakeGitHub{}}
-	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.down.Load() {
-			g.refusals.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]string{"message": "Service Unavailable"})
-			return
-		}
-		g.github.serve(w, r)
-	}))
-	t.Cleanup(g.Close)
-	return g
-}
 
 // restartConfig is the collector of the restart tests: the releasegate
 // processor and exporter, the exporter keeping its runs and undelivered
@@ -124,8 +93,8 @@ func TestRestart(t *testing.T) {
 }
 
 func testRestart(t *testing.T, stop syscall.Signal) {
-	github := newOutageGitHub(t)
-	github.down.Store(true)
+	github := newFakeGitHub(t)
+	github.SetHealth(fakehost.Unavailable)
 	dir := collectorFiles(t, "gates.yaml")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "collector.yaml"), []byte(restartConfig(github.URL, filepath.Join(dir, "storage"))), 0o600))
 	sha := "3333333333333333333333333333333333333333"
@@ -158,9 +127,15 @@ func testRestart(t *testing.T, stop syscall.Signal) {
 	first.waitReady(t)
 	send(first, "10ms")
 	waitSpans(first, 3)
-	require.Eventually(t, func() bool { return github.refusals.Load() > 0 }, 10*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return github.Answered(http.StatusServiceUnavailable) > 0 }, 10*time.Second, 50*time.Millisecond,
 		"the pending statuses were tried")
-	time.Sleep(3 * saveEvery) // the runs are saved since the last span
+	// The run is saved with its spans: telemetrygen sent them in one
+	// request, recorded at once, so a save counted after they were seen
+	// holds them all.
+	saved := selfMetric(t, first.metricsURL, "otelcol_exporter_releasegate_runs_saved")
+	require.Eventually(t, func() bool {
+		return selfMetric(t, first.metricsURL, "otelcol_exporter_releasegate_runs_saved") > saved
+	}, 10*time.Second, 50*time.Millisecond)
 	require.NoError(t, first.cmd.Process.Signal(stop))
 	err := first.waitExit(t)
 	if stop == syscall.SIGKILL {
@@ -171,7 +146,7 @@ func testRestart(t *testing.T, stop syscall.Signal) {
 		_, err := os.Stat(filepath.Join(dir, "junit", runID+".xml"))
 		assert.ErrorIs(t, err, os.ErrNotExist, "the open run was saved, not abandoned")
 	}
-	assert.Empty(t, github.github.received(sha))
+	assert.Empty(t, github.Received(sha))
 
 	// Second start on the same storage: the run is back, open, with its
 	// spans.
@@ -183,7 +158,7 @@ func testRestart(t *testing.T, stop syscall.Signal) {
 
 	// GitHub is back: the pending statuses go out. Three slow traces make
 	// server-latency fail; the CI job finishes the run.
-	github.down.Store(false)
+	github.SetHealth(fakehost.Healthy)
 	send(second, "200ms")
 	waitSpans(second, 6)
 	require.Equal(t, http.StatusOK, getJSON(t, http.MethodPost, "http://"+second.apiAddr+"/v1/runs/"+runID+"/finish", &v))
@@ -206,7 +181,7 @@ func testRestart(t *testing.T, stop syscall.Signal) {
 	contexts := []string{"releasegate/server-latency", "releasegate/server-status", "releasegate/no-errors",
 		"releasegate/client-peer-named", "releasegate/never-matches", "releasegate"}
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		statuses := github.github.received(sha)
+		statuses := github.Received(sha)
 		for _, ctx := range contexts {
 			var states []string
 			for _, s := range statuses {

@@ -3,14 +3,11 @@ package e2e
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -19,20 +16,18 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/releasegate/releasegate/internal/fakehost"
 )
 
 // The secrets of the collectors under test. Each is distinctive, so that
@@ -277,22 +272,22 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 
 	// Each fake fails its first requests, then checks the secrets it is
 	// sent, so that a delivery proves the collector used them.
-	github := &fakeGitHub{}
-	github.Server = serveFlaky(t, http.HandlerFunc(github.serve),
-		answer{http.StatusInternalServerError, `{"message": "Server Error"}`},
-		answer{http.StatusUnauthorized, `{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}`})
-	gitlab := &fakeGitLab{}
-	gitlabServer := serveFlaky(t, gitlab,
-		answer{http.StatusUnauthorized, `{"message": "401 Unauthorized"}`},
-		answer{http.StatusBadGateway, "<html><body><h1>502 Bad Gateway</h1></body></html>"})
-	hook := &fakeWebhook{secret: webhookSecret, authorization: "Bearer " + webhookToken}
-	hookServer := serveFlaky(t, hook,
-		answer{http.StatusInternalServerError, "upstream failed"},
-		answer{http.StatusServiceUnavailable, "try again"})
-	cdevents := &fakeWebhook{secret: cdeventsSecret, urlToken: cdeventsURLToken}
-	cdeventsServer := serveFlaky(t, cdevents,
-		answer{http.StatusUnauthorized, `{"error": "invalid token"}`},
-		answer{http.StatusInternalServerError, `{"error": "internal"}`})
+	github := newFakeGitHub(t)
+	github.AnswerFirst(
+		fakehost.Answer{Code: http.StatusInternalServerError, Body: `{"message": "Server Error"}`},
+		fakehost.Answer{Code: http.StatusUnauthorized, Body: `{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}`})
+	gitlab := fakehost.NewGitLab(t, gitlabToken)
+	gitlab.AnswerFirst(
+		fakehost.Answer{Code: http.StatusUnauthorized, Body: `{"message": "401 Unauthorized"}`},
+		fakehost.Answer{Code: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>"})
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{Secret: webhookSecret, Authorization: "Bearer " + webhookToken})
+	hook.AnswerFirst(
+		fakehost.Answer{Code: http.StatusInternalServerError, Body: "upstream failed"},
+		fakehost.Answer{Code: http.StatusServiceUnavailable, Body: "try again"})
+	cdevents := fakehost.NewWebhook(t, fakehost.WebhookChecks{Secret: cdeventsSecret, URLToken: cdeventsURLToken})
+	cdevents.AnswerFirst(
+		fakehost.Answer{Code: http.StatusUnauthorized, Body: `{"error": "invalid token"}`},
+		fakehost.Answer{Code: http.StatusInternalServerError, Body: `{"error": "internal"}`})
 	secrets := map[string]string{
 		"the API token":              apiToken,
 		"the GitHub token":           githubToken,
@@ -306,12 +301,12 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	for key, value := range map[string]string{
 		"RELEASEGATE_API_TOKEN":   apiToken,
 		"SECRETS_GITHUB_ENDPOINT": github.URL,
-		"GITLAB_ENDPOINT":         gitlabServer.URL,
+		"GITLAB_ENDPOINT":         gitlab.URL,
 		"GITLAB_TOKEN":            gitlabToken,
-		"WEBHOOK_ENDPOINT":        hookServer.URL + "/releasegate",
+		"WEBHOOK_ENDPOINT":        hook.URL + "/releasegate",
 		"WEBHOOK_SECRET":          webhookSecret,
 		"WEBHOOK_TOKEN":           webhookToken,
-		"CDEVENTS_ENDPOINT":       cdeventsServer.URL + "/events?token=" + cdeventsURLToken,
+		"CDEVENTS_ENDPOINT":       cdevents.URL + "/events?token=" + cdeventsURLToken,
 		"CDEVENTS_SECRET":         cdeventsSecret,
 		"DOWN_ENDPOINT":           fmt.Sprintf("http://127.0.0.1:%d/hook?token=%s", freePort(t), downURLToken),
 	} {
@@ -352,10 +347,10 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	// Every sink delivers the run's end once its endpoint accepts; the one
 	// that stays down gives up on both of its messages.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		assert.Contains(c, states(github.received(sha), "releasegate"), "failure", "GitHub")
-		assert.Contains(c, states(gitlab.received(sha), "releasegate"), "failed", "GitLab")
-		assert.Contains(c, hook.received(), "run.finished", "webhook")
-		assert.Contains(c, cdevents.received(), "dev.cdevents.testsuiterun.finished.0.3.0", "cdevents")
+		assert.Contains(c, states(github.Received(sha), "releasegate"), "failure", "GitHub")
+		assert.Contains(c, states(gitlab.Received(sha), "releasegate"), "failed", "GitLab")
+		assert.Contains(c, hook.Events(), "run.finished", "webhook")
+		assert.Contains(c, cdevents.Events(), "dev.cdevents.testsuiterun.finished.0.3.0", "cdevents")
 		assert.FileExists(c, filepath.Join(dir, "junit", run+".xml"))
 		assert.Equal(c, 2.0, sinkCounter(c, col.metricsURL, "otelcol_exporter_releasegate_sink_failed", "webhooks[2]"))
 	}, 30*time.Second, 100*time.Millisecond)
@@ -421,7 +416,7 @@ func assertNoSecret(t *testing.T, secrets map[string]string, where, text string)
 }
 
 // states lists the states a commit status context went through.
-func states(statuses []commitStatus, context string) []string {
+func states(statuses []fakehost.Status, context string) []string {
 	var out []string
 	for _, s := range statuses {
 		if s.Context == context {
@@ -431,155 +426,7 @@ func states(statuses []commitStatus, context string) []string {
 	return out
 }
 
-// sinkCounter reads one of the exporter's per-sink counters from the
-// collector's own metrics; 0 when it has no series for the sink yet.
+// sinkCounter is a sink's counter on the collector's own /metrics.
 func sinkCounter(t require.TestingT, metricsURL, name, sink string) float64 {
-	resp, err := http.Get(metricsURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	series := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:_total)?\{[^}]*sink="` + regexp.QuoteMeta(sink) + `"[^}]*\} (\S+)$`)
-	m := series.FindStringSubmatch(string(body))
-	if m == nil {
-		return 0
-	}
-	var v float64
-	_, err = fmt.Sscan(m[1], &v)
-	require.NoError(t, err)
-	return v
-}
-
-// answer is a canned HTTP answer.
-type answer struct {
-	code int
-	body string
-}
-
-// flaky shown its first requests with canned failures, in order, then
-// hands every request to next.
-type flaky struct {
-	next     http.Handler
-	mu       sync.Mutex
-	failures []answer
-}
-
-func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	var failure *answer
-	if len(f.failures) > 0 {
-		failure = &f.failures[0]
-		f.failures = f.failures[1:]
-	}
-	f.mu.Unlock()
-	if failure == nil {
-		f.next.ServeHTTP(w, r)
-		return
-	}
-	_, _ = io.Copy(io.Discard, r.Body)
-	if strings.HasPrefix(failure.body, "{") {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	w.WriteHeader(failure.code)
-	_, _ = io.WriteString(w, failure.body)
-}
-
-// serveFlaky serves next on the loopback interface behind failures.
-func serveFlaky(t *testing.T, next http.Handler, failures ...answer) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(&flaky{next: next, failures: failures})
-	t.Cleanup(s.Close)
-	return s
-}
-
-// fakeGitLab shown `POST /api/v4/projects/{id}/statuses/{sha}` as GitLab
-// does, checking the PRIVATE-TOKEN, and keeps the statuses it set.
-type fakeGitLab struct{ statusLog }
-
-var gitlabStatusPath = regexp.MustCompile(`^/api/v4/projects/([^/]+)/statuses/([0-9a-f]{7,40})$`)
-
-func (g *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fail := func(code int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
-	}
-	m := gitlabStatusPath.FindStringSubmatch(r.URL.EscapedPath())
-	switch {
-	case r.Method != http.MethodPost || m == nil:
-		fail(http.StatusNotFound, "404 Not Found")
-		return
-	case r.Header.Get("Private-Token") != gitlabToken:
-		fail(http.StatusUnauthorized, "401 Unauthorized")
-		return
-	}
-	var body struct {
-		State       string `json:"state"`
-		Name        string `json:"name"`
-		TargetURL   string `json:"target_url"`
-		Description string `json:"description"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		fail(http.StatusBadRequest, "400 Bad request")
-		return
-	}
-	project, err := url.PathUnescape(m[1])
-	if err != nil {
-		fail(http.StatusNotFound, "404 Project Not Found")
-		return
-	}
-	g.add(commitStatus{Repo: project, SHA: m[2], State: body.State, Context: body.Name, Description: body.Description, TargetURL: body.TargetURL})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": body.State, "name": body.Name})
-}
-
-// fakeWebhook takes the posts of a webhook sink that verify: the body's
-// HMAC-SHA256 signature under secret and, when set, the Authorization
-// header and the URL's token. It keeps the event of each post: the
-// X-Releasegate-Event of json posts, the CloudEvents type of cdevents ones.
-type fakeWebhook struct {
-	secret, authorization, urlToken string
-
-	mu     sync.Mutex
-	events []string
-}
-
-func (h *fakeWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, "cannot read the body", http.StatusBadRequest)
-		return
-	}
-	mac := hmac.New(sha256.New, []byte(h.secret))
-	mac.Write(body)
-	signature := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	switch {
-	case h.authorization != "" && r.Header.Get("Authorization") != h.authorization,
-		h.urlToken != "" && r.URL.Query().Get("token") != h.urlToken:
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return
-	case !hmac.Equal([]byte(r.Header.Get("X-Releasegate-Signature-256")), []byte(signature)):
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	event := r.Header.Get("X-Releasegate-Event")
-	if event == "" {
-		var cloudEvent struct{ Type string }
-		if err := json.Unmarshal(body, &cloudEvent); err != nil || cloudEvent.Type == "" {
-			http.Error(w, "neither a releasegate event nor a CloudEvent", http.StatusBadRequest)
-			return
-		}
-		event = cloudEvent.Type
-	}
-	h.mu.Lock()
-	h.events = append(h.events, event)
-	h.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *fakeWebhook) received() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.events...)
+	return selfMetric(t, metricsURL, name, "sink", sink)
 }

@@ -7,74 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
-	"time"
 	"unicode/utf8"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 )
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// view renders a run; the caller holds the store's lock.
-func (s *runStore) view(r *run, now time.Time, withGates bool) verdict.Run {
-	v := verdict.Run{
-		Run:          r.key,
-		Status:       r.status(),
-		Finished:     !r.open(),
-		FinishCause:  r.cause,
-		StartedAt:    r.started.UTC(),
-		LastSpanAt:   r.lastSpan.UTC(),
-		Revision:     r.facts.revision,
-		Repository:   r.facts.repository,
-		Environment:  r.facts.environment,
-		LateSpans:    r.lateSpans,
-		UnknownGates: slices.Clone(r.unknownGates),
-	}
-	if !r.open() {
-		finished := r.finished.UTC()
-		v.FinishedAt = &finished
-	}
-	if !withGates {
-		return v
-	}
-	elapsed := r.elapsed(now)
-	for i := range r.gates {
-		g, gate := &r.gates[i], s.gates.At(i)
-		stats := g.stats(elapsed)
-		reason := g.reason
-		if g.status == verdict.Pending {
-			reason = pendingReason(gate, g)
-		}
-		v.Gates = append(v.Gates, verdict.Gate{
-			Name:        gate.Name,
-			Description: gate.Description,
-			Status:      g.status,
-			Spans:       g.spans,
-			Violations:  g.violations,
-			Errors:      g.errorSpans,
-			EvalErrors:  g.evalErrors,
-			Observed: verdict.Observed{
-				P50Ms: ms(stats.P50), P90Ms: ms(stats.P90), P95Ms: ms(stats.P95), P99Ms: ms(stats.P99),
-				MinMs: ms(stats.Min), MaxMs: ms(stats.Max), MeanMs: ms(stats.Mean),
-				ViolationRatio: stats.ViolationRatio, ErrorRatio: stats.ErrorRatio,
-				ElapsedMs: ms(stats.Elapsed),
-			},
-			Assert:    gate.Assert,
-			Condition: gate.Fail,
-			Warn:      gate.Warn,
-			MinSpans:  gate.MinSpans,
-			Reason:    reason,
-			Exemplars: append([]verdict.Exemplar{}, g.exemplars...),
-		})
-	}
-	return v
-}
-
-// MaxRunIDLength is the longest run id the exporter holds, in bytes. Run
-// ids are label values on /metrics and names in CI statuses; CI run ids,
-// commit SHAs and versions fit with room to spare.
-const MaxRunIDLength = 256
 
 // maxFinishBody is the largest body the finish endpoint reads and ignores:
 // it takes none, but clients that always send one (`{}`) still work.
@@ -85,14 +21,14 @@ const maxFinishBody = 4 << 10
 func (e *releasegateExporter) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/runs", method(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"runs": e.store.list()})
+		writeJSON(w, http.StatusOK, map[string]any{"runs": e.store.List()})
 	}))
 	mux.HandleFunc("/v1/runs/{run}", method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		key, ok := runID(w, r)
 		if !ok {
 			return
 		}
-		view, ok := e.store.get(key)
+		view, ok := e.store.Get(key)
 		if !ok {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown run %q", key))
 			return
@@ -104,9 +40,9 @@ func (e *releasegateExporter) api() http.Handler {
 		if !ok || !discardBody(w, r) {
 			return
 		}
-		view, ok := e.finish(r.Context(), key)
-		if !ok {
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot hold run %q: max_runs runs are open", key))
+		view, err := e.finish(r.Context(), key)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot hold run %q: %v", key, err))
 			return
 		}
 		writeJSON(w, http.StatusOK, view)
@@ -123,8 +59,8 @@ func (e *releasegateExporter) api() http.Handler {
 func runID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	key := r.PathValue("run")
 	switch {
-	case len(key) > MaxRunIDLength:
-		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("run id is %d bytes long; at most %d are allowed", len(key), MaxRunIDLength))
+	case len(key) > runstore.MaxRunIDLength:
+		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("run id is %d bytes long; at most %d are allowed", len(key), runstore.MaxRunIDLength))
 		return "", false
 	case !utf8.ValidString(key):
 		// Not a Prometheus label value: /metrics could not show the run.

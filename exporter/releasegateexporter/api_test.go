@@ -25,6 +25,8 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 )
 
 // apiError asserts that an answer is a JSON error with the status want and
@@ -41,7 +43,7 @@ func apiError(t *testing.T, want, status int, header http.Header, body []byte) s
 
 func runsHeld(e *releasegateExporter) []string {
 	var keys []string
-	for _, v := range e.store.list() {
+	for _, v := range e.store.List() {
 		keys = append(keys, v.Run)
 	}
 	return keys
@@ -67,7 +69,7 @@ func TestAPIRunIDs(t *testing.T) {
 		"a+b&c=d?e#f",  // URL syntax
 		"ü-日本-🚀",       // unicode
 		"..",           // %2E%2E
-		strings.Repeat("r", MaxRunIDLength),
+		strings.Repeat("r", runstore.MaxRunIDLength),
 	}
 	for _, key := range keys {
 		status, header, body := call(t, http.MethodGet, server.URL+"/v1/runs/"+escapeRunID(key))
@@ -95,9 +97,9 @@ func TestAPIRefusesRunIDsItCannotHold(t *testing.T) {
 		status        int
 		message       string
 	}{
-		{"64 KiB", strings.Repeat("r", 64<<10), http.StatusRequestURITooLong, fmt.Sprintf("run id is 65536 bytes long; at most %d are allowed", MaxRunIDLength)},
-		{"one byte too long", strings.Repeat("r", MaxRunIDLength+1), http.StatusRequestURITooLong, "run id is 257 bytes long; at most 256 are allowed"},
-		{"counted in bytes", strings.Repeat("%C3%BC", MaxRunIDLength/2+1), http.StatusRequestURITooLong, "run id is 258 bytes long; at most 256 are allowed"},
+		{"64 KiB", strings.Repeat("r", 64<<10), http.StatusRequestURITooLong, fmt.Sprintf("run id is 65536 bytes long; at most %d are allowed", runstore.MaxRunIDLength)},
+		{"one byte too long", strings.Repeat("r", runstore.MaxRunIDLength+1), http.StatusRequestURITooLong, "run id is 257 bytes long; at most 256 are allowed"},
+		{"counted in bytes", strings.Repeat("%C3%BC", runstore.MaxRunIDLength/2+1), http.StatusRequestURITooLong, "run id is 258 bytes long; at most 256 are allowed"},
 		{"not UTF-8", "r-%FF", http.StatusBadRequest, "run id is not valid UTF-8"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +139,7 @@ func TestAPIRequestsRefusedBeforeTheAPI(t *testing.T) {
 
 func TestAPIWrongMethods(t *testing.T) {
 	e, _, server, _ := newTestExporter(t, testLimits())
-	require.NoError(t, e.consume(t.Context(), traces(checkout("r", time.Millisecond))))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("r", time.Millisecond))))
 	for path, allowed := range map[string]string{
 		"/v1/runs":          http.MethodGet,
 		"/v1/runs/r":        http.MethodGet,
@@ -241,7 +243,7 @@ func TestAPIConcurrentRequests(t *testing.T) {
 		wg.Go(func() {
 			for i := range 8 {
 				key := fmt.Sprintf("w%d/r%d", w, i%4)
-				assert.NoError(t, e.consume(t.Context(), traces(checkout(key, time.Duration(i)*time.Millisecond))))
+				assert.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout(key, time.Duration(i)*time.Millisecond))))
 				get(http.MethodGet, "/v1/runs/"+url.PathEscape(key))
 				get(http.MethodGet, "/v1/runs")
 				switch i % 4 {
@@ -273,7 +275,7 @@ func TestServerTimeoutDefaults(t *testing.T) {
 // confighttp server, and returns the server's address.
 func startExporter(t *testing.T, server func(*confighttp.ServerConfig)) string {
 	t.Helper()
-	doc, err := config.Parse([]byte(testGates))
+	doc, err := config.Parse([]byte(runstoretest.Gates))
 	require.NoError(t, err)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Gates = doc

@@ -14,10 +14,6 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/github"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/gitlab"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/junit"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
 )
 
 // Config is the releasegate exporter's configuration.
@@ -42,11 +38,15 @@ type Config struct {
 	// keeps the runs and the undelivered CI status events across restarts.
 	Storage *component.ID `mapstructure:"storage"`
 
+	// compiled holds what Validate compiled, so that creating the
+	// exporter, and a processor of the same document, share it.
+	compiled *config.Gates
+
 	// CI status sinks, each optional.
-	GitHub   configoptional.Optional[github.Config] `mapstructure:"github"`
-	GitLab   configoptional.Optional[gitlab.Config] `mapstructure:"gitlab"`
-	Webhooks []webhook.Config                       `mapstructure:"webhooks"`
-	JUnit    configoptional.Optional[junit.Config]  `mapstructure:"junit"`
+	GitHub   configoptional.Optional[GitHubConfig] `mapstructure:"github"`
+	GitLab   configoptional.Optional[GitLabConfig] `mapstructure:"gitlab"`
+	Webhooks []WebhookConfig                       `mapstructure:"webhooks"`
+	JUnit    configoptional.Optional[JUnitConfig]  `mapstructure:"junit"`
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -54,7 +54,8 @@ var _ confmap.Validator = (*Config)(nil)
 // Validate compiles the gates and checks the limits, naming each setting
 // that is wrong.
 func (cfg *Config) Validate() error {
-	_, err := config.Compile(cfg.Gates)
+	var err error
+	cfg.compiled, err = config.Shared(cfg.Gates)
 	errs := []error{err}
 	switch addr := cfg.Server.NetAddr; {
 	case addr.Endpoint == "":
@@ -88,16 +89,21 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	if c := cfg.GitHub.Get(); c != nil {
-		sink("github", c.Check())
+		sink("github", c.check())
 	}
 	if c := cfg.GitLab.Get(); c != nil {
-		sink("gitlab", c.Check())
+		sink("gitlab", c.check())
 	}
 	for i := range cfg.Webhooks {
-		sink(fmt.Sprintf("webhooks[%d]", i), cfg.Webhooks[i].Check())
+		sink(fmt.Sprintf("webhooks[%d]", i), cfg.Webhooks[i].check())
 	}
 	if c := cfg.JUnit.Get(); c != nil {
-		sink("junit", c.Check())
+		sink("junit", c.check())
 	}
 	return errors.Join(errs...)
+}
+
+// hasSinks reports whether any CI status sink is configured.
+func (cfg *Config) hasSinks() bool {
+	return cfg.GitHub.HasValue() || cfg.GitLab.HasValue() || len(cfg.Webhooks) > 0 || cfg.JUnit.HasValue()
 }

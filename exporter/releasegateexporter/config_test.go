@@ -14,8 +14,7 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/internal/comptest"
 )
 
@@ -69,7 +68,7 @@ func TestInvalidConfig(t *testing.T) {
 }
 
 func TestInvalidServerConfig(t *testing.T) {
-	doc, err := config.Parse([]byte(testGates))
+	doc, err := config.Parse([]byte(runstoretest.Gates))
 	require.NoError(t, err)
 	tests := []struct {
 		name     string
@@ -112,7 +111,7 @@ func TestLoadSinkConfig(t *testing.T) {
 	assert.Equal(t, "releasegate", gh.ContextPrefix)
 	assert.Equal(t, 10*time.Minute, gh.RetryOnFailure.MaxElapsedTime)
 	assert.True(t, gh.RetryOnFailure.Enabled)
-	assert.Equal(t, sink.DefaultQueueSize, gh.QueueSize)
+	assert.Equal(t, defaultQueueSize, gh.QueueSize)
 
 	gl := cfg.GitLab.Get()
 	require.NotNil(t, gl)
@@ -120,11 +119,11 @@ func TestLoadSinkConfig(t *testing.T) {
 	assert.Equal(t, "releasegate", gl.NamePrefix)
 
 	require.Len(t, cfg.Webhooks, 2)
-	assert.Equal(t, webhook.FormatJSON, cfg.Webhooks[0].Format, "list elements get the defaults too")
-	assert.Equal(t, sink.DefaultQueueSize, cfg.Webhooks[0].QueueSize)
-	assert.Equal(t, sink.DefaultTimeout, cfg.Webhooks[0].ClientConfig.Timeout)
+	assert.Equal(t, WebhookFormatJSON, cfg.Webhooks[0].Format, "list elements get the defaults too")
+	assert.Equal(t, defaultQueueSize, cfg.Webhooks[0].QueueSize)
+	assert.Equal(t, defaultTimeout, cfg.Webhooks[0].ClientConfig.Timeout)
 	assert.Equal(t, configopaque.String("webhook-secret"), cfg.Webhooks[0].Secret)
-	assert.Equal(t, webhook.FormatCDEvents, cfg.Webhooks[1].Format)
+	assert.Equal(t, WebhookFormatCDEvents, cfg.Webhooks[1].Format)
 	assert.Equal(t, 50, cfg.Webhooks[1].QueueSize)
 
 	require.NotNil(t, cfg.JUnit.Get())

@@ -16,8 +16,10 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -28,11 +30,12 @@ const minSweepPause = 50 * time.Millisecond
 type releasegateExporter struct {
 	id         component.ID
 	cfg        *Config
-	store      *runStore
+	clock      clockwork.Clock
+	store      *runstore.Store
 	sinks      publisher
 	storage    *runStorage // nil without a storage extension
 	settings   component.TelemetrySettings
-	telemetry  *metadata.Telemetry
+	telemetry  *metadata.TelemetryBuilder
 	sweepEvery time.Duration
 
 	server *http.Server
@@ -41,18 +44,23 @@ type releasegateExporter struct {
 	wg     sync.WaitGroup
 }
 
-func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettings) (*releasegateExporter, error) {
-	telemetry, err := metadata.NewTelemetry(set)
+func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettings, clock clockwork.Clock) (*releasegateExporter, error) {
+	telemetry, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
 	}
 	return &releasegateExporter{
-		cfg: cfg,
-		store: newRunStore(gates, limits{
-			idleTimeout:    cfg.RunIdleTimeout,
-			maxRunDuration: cfg.MaxRunDuration,
-			retention:      cfg.Retention,
-			maxRuns:        cfg.MaxRuns,
+		cfg:   cfg,
+		clock: clock,
+		store: runstore.New(gates, runstore.Settings{
+			Limits: runstore.Limits{
+				IdleTimeout:    cfg.RunIdleTimeout,
+				MaxRunDuration: cfg.MaxRunDuration,
+				Retention:      cfg.Retention,
+				MaxRuns:        cfg.MaxRuns,
+			},
+			Now:    clock.Now,
+			Events: cfg.hasSinks(),
 		}),
 		settings:  set,
 		telemetry: telemetry,
@@ -70,14 +78,16 @@ func (e *releasegateExporter) start(ctx context.Context, host component.Host) er
 		if client, err = storageClient(ctx, host, *e.cfg.Storage, e.id); err != nil {
 			return err
 		}
-		e.storage = &runStorage{client: client, logger: e.settings.Logger, every: saveEvery, last: time.Now()}
+		e.storage = &runStorage{
+			client: client, logger: e.settings.Logger, clock: e.clock, savedRuns: e.telemetry.ExporterReleasegateRunsSaved,
+			every: saveEvery, last: e.clock.Now(),
+		}
 	}
-	queues, err := e.startSinks(ctx, host, client)
+	queues, err := e.startSinks(ctx, host, client, e.clock)
 	if err != nil {
 		return err
 	}
 	e.sinks.queues = queues
-	e.store.publishing = len(queues) > 0
 	if e.storage != nil {
 		if err := e.restoreRuns(ctx); err != nil {
 			return err
@@ -128,7 +138,7 @@ func (e *releasegateExporter) shutdown(ctx context.Context) error {
 	} else {
 		// Runs still open are reported as such (JUnit marks their gates
 		// skipped).
-		e.store.abandon()
+		e.store.Abandon()
 	}
 	// Then the sinks get until the deadline to deliver.
 	e.sinks.publish(e.store)
@@ -136,29 +146,30 @@ func (e *releasegateExporter) shutdown(ctx context.Context) error {
 	if e.storage != nil {
 		err = errors.Join(err, e.storage.client.Close(ctx))
 	}
+	e.telemetry.Shutdown()
 	return err
 }
 
 // consume is the span path: it only aggregates. Verdicts are decided by the
 // sweep loop.
 func (e *releasegateExporter) consume(ctx context.Context, td ptrace.Traces) error {
-	t := e.store.record(td)
+	t := e.store.Record(td)
 	e.recordTally(ctx, t)
 	e.wakeSweep()
 	return nil
 }
 
 func (e *releasegateExporter) sweepLoop() {
-	ticker := time.NewTicker(e.sweepEvery)
+	ticker := e.clock.NewTicker(e.sweepEvery)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-e.done:
 			return
-		case <-ticker.C:
+		case <-ticker.Chan():
 		case <-e.wake:
 		}
-		finished, _ := e.store.sweep()
+		finished := e.store.Sweep()
 		for _, cause := range finished {
 			e.recordFinished(context.Background(), cause)
 		}
@@ -169,20 +180,20 @@ func (e *releasegateExporter) sweepLoop() {
 		select {
 		case <-e.done:
 			return
-		case <-time.After(minSweepPause):
+		case <-e.clock.After(minSweepPause):
 		}
 	}
 }
 
 // finish finishes a run on a CI job's request.
-func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.Run, bool) {
-	view, finishedNow, t, ok := e.store.finishRun(key)
-	e.recordTally(ctx, t)
-	if finishedNow {
+func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.Run, error) {
+	f, err := e.store.Finish(key)
+	e.recordTally(ctx, f.Tally)
+	if f.Now {
 		e.recordFinished(ctx, verdict.FinishedByAPI)
 	}
 	e.sinks.publish(e.store)
-	return view, ok
+	return f.Run, err
 }
 
 // wakeSweep asks the sweep loop for a sweep soon.
@@ -194,8 +205,8 @@ func (e *releasegateExporter) wakeSweep() {
 }
 
 func (e *releasegateExporter) recordFinished(ctx context.Context, cause verdict.FinishCause) {
-	e.telemetry.RunsOpen.Add(ctx, -1)
-	e.telemetry.RunsFinished.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", string(cause))))
+	e.telemetry.ExporterReleasegateRunsOpen.Add(ctx, -1)
+	e.telemetry.ExporterReleasegateRunsFinished.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", string(cause))))
 }
 
 var (
@@ -204,20 +215,20 @@ var (
 	invalidRunAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_run")))
 )
 
-func (e *releasegateExporter) recordTally(ctx context.Context, t tally) {
+func (e *releasegateExporter) recordTally(ctx context.Context, t runstore.Tally) {
 	add := func(c metric.Int64Counter, n int64, opts ...metric.AddOption) {
 		if n > 0 {
 			c.Add(ctx, n, opts...)
 		}
 	}
-	if t.opened > 0 {
-		e.telemetry.RunsOpen.Add(ctx, t.opened)
+	if t.Opened > 0 {
+		e.telemetry.ExporterReleasegateRunsOpen.Add(ctx, t.Opened)
 	}
-	add(e.telemetry.RunsEvicted, t.evicted)
-	add(e.telemetry.SpansRefused, t.refused)
-	add(e.telemetry.SpansLate, t.late)
-	add(e.telemetry.SpansIgnored, t.noRun, noRunAttrs)
-	add(e.telemetry.SpansIgnored, t.malformed, malformedAttrs)
-	add(e.telemetry.SpansIgnored, t.invalidRun, invalidRunAttrs)
-	add(e.telemetry.UnknownGates, t.unknownGates)
+	add(e.telemetry.ExporterReleasegateRunsEvicted, t.Evicted)
+	add(e.telemetry.ExporterReleasegateSpansRefused, t.Refused)
+	add(e.telemetry.ExporterReleasegateSpansLate, t.Late)
+	add(e.telemetry.ExporterReleasegateSpansIgnored, t.NoRun, noRunAttrs)
+	add(e.telemetry.ExporterReleasegateSpansIgnored, t.Malformed, malformedAttrs)
+	add(e.telemetry.ExporterReleasegateSpansIgnored, t.InvalidRun, invalidRunAttrs)
+	add(e.telemetry.ExporterReleasegateUnknownGates, t.UnknownGates)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -21,29 +22,49 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadatatest"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
-	"github.com/releasegate/releasegate/internal/comptest"
+	"github.com/releasegate/releasegate/internal/metadatacheck"
 )
 
-// newTestExporter is an exporter whose store runs on a test clock, with its
-// API served by an httptest server.
-func newTestExporter(t *testing.T, l limits) (*releasegateExporter, *clock, *httptest.Server, *componenttest.Telemetry) {
+func testLimits() runstore.Limits {
+	return runstore.Limits{IdleTimeout: 30 * time.Second, MaxRunDuration: time.Hour, Retention: time.Hour, MaxRuns: 100}
+}
+
+// newTestStore is a store of gates on a fake clock.
+func newTestStore(t testing.TB, gates string, l runstore.Limits) (*runstore.Store, *clockwork.FakeClock) {
 	t.Helper()
-	doc, err := config.Parse([]byte(testGates))
+	c := runstoretest.NewClock()
+	return runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: l, Now: c.Now}), c
+}
+
+// finish finishes a run that the store can hold.
+func finish(t testing.TB, s *runstore.Store, key string) verdict.Run {
+	t.Helper()
+	f, err := s.Finish(key)
 	require.NoError(t, err)
-	gates, err := config.Compile(doc)
-	require.NoError(t, err)
+	return f.Run
+}
+
+// newTestExporter is an exporter on a fake clock, with its API served by an
+// httptest server.
+func newTestExporter(t *testing.T, l runstore.Limits) (*releasegateExporter, *clockwork.FakeClock, *httptest.Server, *componenttest.Telemetry) {
+	t.Helper()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	cfg := createDefaultConfig().(*Config)
-	cfg.RunIdleTimeout, cfg.MaxRunDuration, cfg.Retention, cfg.MaxRuns = l.idleTimeout, l.maxRunDuration, l.retention, l.maxRuns
-	e, err := newExporter(cfg, gates, tel.NewTelemetrySettings())
+	cfg.RunIdleTimeout, cfg.MaxRunDuration, cfg.Retention, cfg.MaxRuns = l.IdleTimeout, l.MaxRunDuration, l.Retention, l.MaxRuns
+	c := runstoretest.NewClock()
+	e, err := newExporter(cfg, runstoretest.Compile(t, runstoretest.Gates), tel.NewTelemetrySettings(), c)
 	require.NoError(t, err)
-	c := newClock()
-	e.store.now = c.now
 	server := httptest.NewServer(e.api())
 	t.Cleanup(server.Close)
 	return e, c, server, tel
@@ -74,9 +95,9 @@ func getRun(t *testing.T, method, url string) verdict.Run {
 func TestAPI(t *testing.T) {
 	e, c, server, _ := newTestExporter(t, testLimits())
 	ctx := t.Context()
-	require.NoError(t, e.consume(ctx, traces(checkout("r-good", 100*time.Millisecond), checkout("r-good", 120*time.Millisecond))))
-	c.advance(time.Second)
-	require.NoError(t, e.consume(ctx, traces(checkout("r-bad", 500*time.Millisecond))))
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("r-good", 100*time.Millisecond), runstoretest.Checkout("r-good", 120*time.Millisecond))))
+	c.Advance(time.Second)
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("r-bad", 500*time.Millisecond))))
 
 	// Recent runs, newest first, with their status.
 	status, _, body := call(t, http.MethodGet, server.URL+"/v1/runs")
@@ -98,7 +119,7 @@ func TestAPI(t *testing.T) {
 	assert.True(t, v.Finished)
 	assert.Equal(t, verdict.FinishedByAPI, v.FinishCause)
 	assert.Equal(t, verdict.Failed, v.Status)
-	latency := gate(t, v, "checkout-latency")
+	latency := runstoretest.Gate(t, v, "checkout-latency")
 	assert.Equal(t, verdict.Failed, latency.Status)
 	assert.Equal(t, "failed: p95 500ms > 250ms (1 of 1 spans violated duration < 300ms)", latency.Reason)
 	assert.InDelta(t, 500.0, latency.Observed.P95Ms, 0.001)
@@ -124,7 +145,7 @@ func TestAPI(t *testing.T) {
 func TestAPIErrors(t *testing.T) {
 	e, _, server, _ := newTestExporter(t, testLimits())
 	key := "team/a b/ü?x=1"
-	require.NoError(t, e.consume(t.Context(), traces(checkout(key, time.Millisecond))))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout(key, time.Millisecond))))
 
 	// Any run id, URL-escaped into one path segment.
 	v := getRun(t, http.MethodGet, server.URL+"/v1/runs/"+url.PathEscape(key))
@@ -156,9 +177,9 @@ func TestAPIErrors(t *testing.T) {
 
 func TestAPIFinishRefusedAtMaxRuns(t *testing.T) {
 	l := testLimits()
-	l.maxRuns = 1
+	l.MaxRuns = 1
 	e, _, server, _ := newTestExporter(t, l)
-	require.NoError(t, e.consume(t.Context(), traces(checkout("a", time.Millisecond))))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("a", time.Millisecond))))
 	status, _, body := call(t, http.MethodPost, server.URL+"/v1/runs/b/finish")
 	assert.Equal(t, http.StatusServiceUnavailable, status)
 	assert.Contains(t, string(body), `cannot hold run \"b\": max_runs runs are open`)
@@ -166,11 +187,11 @@ func TestAPIFinishRefusedAtMaxRuns(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	l := testLimits()
-	l.retention = time.Minute
+	l.Retention = time.Minute
 	e, c, server, _ := newTestExporter(t, l)
-	require.NoError(t, e.consume(t.Context(), traces(checkout("r-bad", 500*time.Millisecond), checkout("r-bad", 100*time.Millisecond))))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("r-bad", 500*time.Millisecond), runstoretest.Checkout("r-bad", 100*time.Millisecond))))
 	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/r-bad/finish")
-	require.NoError(t, e.consume(t.Context(), traces(checkout("r-open", 100*time.Millisecond))))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("r-open", 100*time.Millisecond))))
 
 	families := scrape(t, server.URL)
 	status := families["releasegate_gate_status"]
@@ -214,9 +235,9 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, uint64(2), summary[0].GetSummary().GetSampleCount())
 
 	// Finished runs leave /metrics after retention.
-	c.advance(2 * time.Minute)
-	require.NoError(t, e.consume(t.Context(), traces(checkout("r-open", 100*time.Millisecond))))
-	e.store.sweep()
+	c.Advance(2 * time.Minute)
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("r-open", 100*time.Millisecond))))
+	e.store.Sweep()
 	families = scrape(t, server.URL)
 	for _, m := range families["releasegate_gate_status"].GetMetric() {
 		for _, lp := range m.GetLabel() {
@@ -240,28 +261,29 @@ func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 
 func TestSelfTelemetry(t *testing.T) {
 	l := testLimits()
-	l.maxRuns = 2
+	l.MaxRuns = 2
 	e, c, server, tel := newTestExporter(t, l)
 	ctx := t.Context()
-	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond), span{name: "plain"}, span{run: "a", matched: []string{"from-the-future"}})))
-	require.NoError(t, e.consume(ctx, traces(checkout("b", time.Millisecond))))
-	require.NoError(t, e.consume(ctx, traces(checkout("c", time.Millisecond))))
-	assert.Equal(t, int64(2), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_open"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_refused"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_ignored", "reason", "no_run"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_unknown_gates"))
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("a", time.Millisecond), runstoretest.Span{Name: "plain"}, runstoretest.Span{Run: "a", Matched: []string{"from-the-future"}})))
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("b", time.Millisecond))))
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("c", time.Millisecond))))
+	metadatatest.AssertEqualExporterReleasegateRunsOpen(t, tel, points(2), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterReleasegateSpansRefused(t, tel, points(1), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterReleasegateSpansIgnored(t, tel, points(1, "reason", "no_run"), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterReleasegateUnknownGates(t, tel, points(1), metricdatatest.IgnoreTimestamp())
 
 	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/a/finish")
-	c.advance(time.Minute)
-	finished, _ := e.store.sweep()
+	c.Advance(time.Minute)
+	finished := e.store.Sweep()
 	for _, cause := range finished {
 		e.recordFinished(ctx, cause)
 	}
-	require.NoError(t, e.consume(ctx, traces(checkout("a", time.Millisecond))))
-	assert.Equal(t, int64(0), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_open"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "api"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_runs_finished", "cause", "idle_timeout"))
-	assert.Equal(t, int64(1), comptest.Counter(t, tel, "otelcol_exporter_releasegate_spans_late"))
+	require.NoError(t, e.consume(ctx, runstoretest.Traces(runstoretest.Checkout("a", time.Millisecond))))
+	metadatatest.AssertEqualExporterReleasegateRunsOpen(t, tel, points(0), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterReleasegateRunsFinished(t, tel,
+		append(points(1, "cause", "api"), points(1, "cause", "idle_timeout")...), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterReleasegateSpansLate(t, tel, points(1), metricdatatest.IgnoreTimestamp())
+	metadatacheck.Load(t, "metadata.yaml").CheckAttributes(t, tel, metadata.ScopeName)
 }
 
 // The component runs its own server and sweeps runs in the background: an
@@ -270,7 +292,7 @@ func TestComponent(t *testing.T) {
 	factory := NewFactory()
 	assert.Equal(t, metadata.Type, factory.Type())
 	assert.Equal(t, metadata.TracesStability, factory.TracesStability())
-	doc, err := config.Parse([]byte(testGates))
+	doc, err := config.Parse([]byte(runstoretest.Gates))
 	require.NoError(t, err)
 	cfg := factory.CreateDefaultConfig().(*Config)
 	cfg.Gates = doc
@@ -284,7 +306,7 @@ func TestComponent(t *testing.T) {
 	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
 	assert.False(t, exp.Capabilities().MutatesData)
 
-	require.NoError(t, exp.ConsumeTraces(t.Context(), traces(checkout("r", 500*time.Millisecond))))
+	require.NoError(t, exp.ConsumeTraces(t.Context(), runstoretest.Traces(runstoretest.Checkout("r", 500*time.Millisecond))))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		v := getRun(t, http.MethodGet, base+"/v1/runs/r")
@@ -298,7 +320,7 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	doc, err := config.Parse([]byte(testGates))
+	doc, err := config.Parse([]byte(runstoretest.Gates))
 	require.NoError(t, err)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Gates = doc
@@ -310,7 +332,7 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 }
 
 func TestShutdownWithoutStart(t *testing.T) {
-	doc, err := config.Parse([]byte(testGates))
+	doc, err := config.Parse([]byte(runstoretest.Gates))
 	require.NoError(t, err)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Gates = doc
@@ -326,4 +348,72 @@ func freePort(t *testing.T) int {
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Spans of run keys the store refuses are counted as invalid_run; label
+// values on /metrics are run ids (at most runstore.MaxRunIDLength bytes),
+// gate names (at most config.MaxGateName) and states.
+func TestRunKeyLength(t *testing.T) {
+	e, _, server, tel := newTestExporter(t, testLimits())
+	longest := strings.Repeat("r", runstore.MaxRunIDLength)
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(
+		runstoretest.Checkout(longest, time.Millisecond),
+		runstoretest.Checkout(longest+"r", time.Millisecond),
+		runstoretest.Checkout("r-\xff", time.Millisecond),
+	)))
+	metadatatest.AssertEqualExporterReleasegateSpansIgnored(t, tel, points(2, "reason", "invalid_run"), metricdatatest.IgnoreTimestamp())
+	_, err := tel.GetMetric("otelcol_exporter_releasegate_spans_refused")
+	assert.Error(t, err, "nothing refused")
+
+	families := scrape(t, server.URL)
+	require.NotEmpty(t, families)
+	for _, family := range families {
+		for _, m := range family.GetMetric() {
+			for _, l := range m.GetLabel() {
+				assert.LessOrEqual(t, len(l.GetValue()), runstore.MaxRunIDLength, l.GetName())
+				if l.GetName() == "run" {
+					assert.Equal(t, longest, l.GetValue())
+				}
+			}
+		}
+	}
+}
+
+// The sweep loop runs on the exporter's clock: a run that received no span
+// for run_idle_timeout finishes at the next sweep, without waiting for it.
+func TestSweepLoopFinishesIdleRuns(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Server.NetAddr.Endpoint = "127.0.0.1:0"
+	c := runstoretest.NewClock()
+	e, err := newExporter(cfg, runstoretest.Compile(t, runstoretest.Gates), tel.NewTelemetrySettings(), c)
+	require.NoError(t, err)
+	require.NoError(t, e.start(t.Context(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, e.shutdown(context.Background())) }()
+
+	// Waiting: on its ticker; after a sweep, also on the pause after it.
+	require.NoError(t, c.BlockUntilContext(t.Context(), 1))
+	require.NoError(t, e.consume(t.Context(), runstoretest.Traces(runstoretest.Checkout("r", 500*time.Millisecond))))
+	require.NoError(t, c.BlockUntilContext(t.Context(), 2))
+	v, _ := e.store.Get("r")
+	require.False(t, v.Finished)
+
+	c.Advance(cfg.RunIdleTimeout)
+	require.NoError(t, c.BlockUntilContext(t.Context(), 2))
+	v, _ = e.store.Get("r")
+	assert.True(t, v.Finished)
+	assert.Equal(t, verdict.FinishedIdle, v.FinishCause)
+	assert.Equal(t, runstoretest.Start.Add(cfg.RunIdleTimeout), *v.FinishedAt)
+	metadatatest.AssertEqualExporterReleasegateRunsFinished(t, tel, points(1, "cause", "idle_timeout"), metricdatatest.IgnoreTimestamp())
+}
+
+// points is one data point of value v with the attributes given as
+// key/value pairs.
+func points(v int64, kv ...string) []metricdata.DataPoint[int64] {
+	attrs := make([]attribute.KeyValue, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		attrs = append(attrs, attribute.String(kv[i], kv[i+1]))
+	}
+	return []metricdata.DataPoint[int64]{{Value: v, Attributes: attribute.NewSet(attrs...)}}
 }

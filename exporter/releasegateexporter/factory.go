@@ -14,11 +14,9 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/github"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/gitlab"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/junit"
 )
 
 const (
@@ -56,19 +54,19 @@ func createDefaultConfig() component.Config {
 		MaxRunDuration: defaultMaxRunDuration,
 		Retention:      defaultRetention,
 		MaxRuns:        defaultMaxRuns,
-		GitHub:         configoptional.Default(github.NewDefaultConfig()),
-		GitLab:         configoptional.Default(gitlab.NewDefaultConfig()),
-		JUnit:          configoptional.Default(junit.NewDefaultConfig()),
+		GitHub:         configoptional.Default(newDefaultGitHubConfig()),
+		GitLab:         configoptional.Default(newDefaultGitLabConfig()),
+		JUnit:          configoptional.Default(newDefaultJUnitConfig()),
 	}
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	c := cfg.(*Config)
-	gates, err := config.Compile(c.Gates)
+	gates, err := config.Shared(c.Gates)
 	if err != nil {
 		return nil, err
 	}
-	e, err := newExporter(c, gates, set.TelemetrySettings)
+	e, err := newExporter(c, gates, set.TelemetrySettings, clockwork.NewRealClock())
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -26,7 +26,7 @@ const gzipLevel = gzip.BestSpeed
 // gate in one run, and is nil for releasegate_run_status.
 type metricFamily struct {
 	name, help, kind string
-	gate             func(w textWriter, name, gate, run string, g *gateSample)
+	gate             func(w textWriter, name, gate, run string, g *runstore.GateSample)
 }
 
 const durationSummary = "releasegate_gate_span_duration_seconds"
@@ -36,49 +36,49 @@ var metricFamilies = []metricFamily{
 	{
 		name: "releasegate_gate_error_spans_total", kind: "counter",
 		help: "Matched spans with status error.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
-			w.gateSample(name, gate, run, "", float64(g.errorSpans))
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			w.gateSample(name, gate, run, "", float64(g.ErrorSpans))
 		},
 	},
 	{
 		name: "releasegate_gate_span_duration_max_seconds", kind: "gauge",
 		help: "Longest span the gate matched in the run.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
-			w.gateSample(name, gate, run, "", g.max.Seconds())
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			w.gateSample(name, gate, run, "", g.Max.Seconds())
 		},
 	},
 	{
 		name: durationSummary, kind: "summary",
 		help: "Durations of the spans the gate matched in the run.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
-			for i, q := range g.quantiles {
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			for i, q := range g.Quantiles {
 				w.gateSample(name, gate, run, quantileLabels[i], q.Seconds())
 			}
-			w.gateSample(durationSummary+"_sum", gate, run, "", g.sum/1e9)
-			w.gateSample(durationSummary+"_count", gate, run, "", float64(g.count))
+			w.gateSample(durationSummary+"_sum", gate, run, "", g.Sum/1e9)
+			w.gateSample(durationSummary+"_count", gate, run, "", float64(g.Count))
 		},
 	},
 	{
 		name: "releasegate_gate_spans_total", kind: "counter",
 		help: "Spans the gate matched in the run.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
-			w.gateSample(name, gate, run, "", float64(g.spans))
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			w.gateSample(name, gate, run, "", float64(g.Spans))
 		},
 	},
 	{
 		name: "releasegate_gate_status", kind: "gauge",
 		help: "State of a gate in a run: 1 for the current state, 0 for the others.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
 			for i, st := range sortedStatuses {
-				w.gateSample(name, gate, run, statusLabels[i], oneIf(st == g.status))
+				w.gateSample(name, gate, run, statusLabels[i], oneIf(st == g.Status))
 			}
 		},
 	},
 	{
 		name: "releasegate_gate_violations_total", kind: "counter",
 		help: "Matched spans whose assert did not hold.",
-		gate: func(w textWriter, name, gate, run string, g *gateSample) {
-			w.gateSample(name, gate, run, "", float64(g.violations))
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			w.gateSample(name, gate, run, "", float64(g.Violations))
 		},
 	},
 	{
@@ -87,10 +87,15 @@ var metricFamilies = []metricFamily{
 	},
 }
 
-// The summary's quantiles, and the states in label value order.
+// The summary's quantile labels, and the states in label value order.
 var (
-	quantiles      = [...]float64{0.5, 0.9, 0.95, 0.99}
-	quantileLabels = [...]string{`,quantile="0.5"`, `,quantile="0.9"`, `,quantile="0.95"`, `,quantile="0.99"`}
+	quantileLabels = func() []string {
+		labels := make([]string, len(runstore.SummaryQuantiles))
+		for i, q := range runstore.SummaryQuantiles {
+			labels[i] = `,quantile="` + strconv.FormatFloat(q, 'g', -1, 64) + `"`
+		}
+		return labels
+	}()
 	sortedStatuses = slices.Sorted(slices.Values(verdict.Statuses))
 	statusLabels   = func() []string {
 		labels := make([]string, len(sortedStatuses))
@@ -101,61 +106,7 @@ var (
 	}()
 )
 
-// metricSamples is what /metrics shows of the runs held: the gates' names,
-// and the runs sorted by key.
-type metricSamples struct {
-	gates []string
-	runs  []runSample
-}
-
-type runSample struct {
-	key    string
-	status verdict.Status
-	gates  []gateSample // indexed like the gates
-}
-
-// gateSample is what /metrics shows of one gate in one run.
-type gateSample struct {
-	status                        verdict.Status
-	spans, violations, errorSpans int
-	count                         int
-	sum                           float64 // nanoseconds
-	quantiles                     [len(quantiles)]time.Duration
-	max                           time.Duration
-}
-
-// metricSamples copies what /metrics shows under the store's lock, which
-// a scrape holds for this copy only; the quantiles are worked out here too,
-// as a sketch is larger than the four values read from it.
-func (s *runStore) metricSamples() metricSamples {
-	s.mu.Lock()
-	n := s.gates.Len()
-	m := metricSamples{gates: make([]string, n), runs: make([]runSample, 0, len(s.runs))}
-	for i := range n {
-		m.gates[i] = s.gates.At(i).Name
-	}
-	all := make([]gateSample, len(s.runs)*n)
-	for _, r := range s.runs {
-		gates := all[:n:n]
-		all = all[n:]
-		for i := range r.gates {
-			g, d := &r.gates[i], &r.gates[i].durations
-			gates[i] = gateSample{
-				status: g.status, spans: g.spans, violations: g.violations, errorSpans: g.errorSpans,
-				count: d.count, sum: d.sum, max: d.max,
-			}
-			for j, q := range quantiles {
-				gates[i].quantiles[j] = d.quantile(q)
-			}
-		}
-		m.runs = append(m.runs, runSample{key: r.key, status: r.status(), gates: gates})
-	}
-	s.mu.Unlock()
-	slices.SortFunc(m.runs, func(a, b runSample) int { return strings.Compare(a.key, b.key) })
-	return m
-}
-
-func (e *releasegateExporter) metricsHandler() http.Handler { return metricsHandler(e.store) }
+func (e *releasegateExporter) metricsHandler() http.Handler { return metricsHandler(e.store.Samples) }
 
 // metricsHandler serves GET /metrics: the runs held, in the Prometheus
 // text format, rendered at scrape time. Nothing is updated per span, and a
@@ -173,9 +124,9 @@ func (e *releasegateExporter) metricsHandler() http.Handler { return metricsHand
 //
 // Label values are bounded where they come from, not cut here, where two
 // runs cut alike would collide: run ids are UTF-8 of at most
-// MaxRunIDLength bytes (the store refuses others), gate names at most 100
-// bytes (the gates document), and states are fixed.
-func metricsHandler(store *runStore) http.Handler {
+// runstore.MaxRunIDLength bytes (the store refuses others), gate names at most
+// config.MaxGateName bytes (the gates document), and states are fixed.
+func metricsHandler(samplesOf func() runstore.Samples) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -191,7 +142,7 @@ func metricsHandler(store *runStore) http.Handler {
 		if r.Method == http.MethodHead {
 			return
 		}
-		samples := store.metricSamples()
+		samples := samplesOf()
 		var (
 			dst io.Writer = w
 			gz  *gzip.Writer
@@ -254,37 +205,37 @@ func (s *stickyWriter) Write(p []byte) (int, error) {
 
 // writeMetrics writes the families named (all without names), one at a
 // time, until failed reports that the output failed.
-func writeMetrics(bw *bufio.Writer, m metricSamples, names []string, failed func() bool) {
-	if len(m.runs) == 0 {
+func writeMetrics(bw *bufio.Writer, m runstore.Samples, names []string, failed func() bool) {
+	if len(m.Runs) == 0 {
 		return // no series, so no families
 	}
 	w := textWriter{bw}
-	byName := make([]int, len(m.gates)) // gates in label value order
-	escaped := make([]string, len(m.gates))
-	for i, name := range m.gates {
+	byName := make([]int, len(m.Gates)) // gates in label value order
+	escaped := make([]string, len(m.Gates))
+	for i, name := range m.Gates {
 		byName[i], escaped[i] = i, escapeLabelValue(name)
 	}
-	slices.SortFunc(byName, func(a, b int) int { return strings.Compare(m.gates[a], m.gates[b]) })
-	runs := make([]string, len(m.runs))
-	for i := range m.runs {
-		runs[i] = escapeLabelValue(m.runs[i].key)
+	slices.SortFunc(byName, func(a, b int) int { return strings.Compare(m.Gates[a], m.Gates[b]) })
+	runs := make([]string, len(m.Runs))
+	for i := range m.Runs {
+		runs[i] = escapeLabelValue(m.Runs[i].Key)
 	}
 	for _, f := range metricFamilies {
-		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(m.gates) == 0) {
+		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(m.Gates) == 0) {
 			continue
 		}
 		w.header(f.name, f.help, f.kind)
 		if f.gate == nil {
-			for i := range m.runs {
+			for i := range m.Runs {
 				for j, st := range sortedStatuses {
-					w.runSample(f.name, runs[i], statusLabels[j], oneIf(st == m.runs[i].status))
+					w.runSample(f.name, runs[i], statusLabels[j], oneIf(st == m.Runs[i].Status))
 				}
 			}
 			continue
 		}
 		for _, g := range byName {
-			for i := range m.runs {
-				f.gate(w, f.name, escaped[g], runs[i], &m.runs[i].gates[g])
+			for i := range m.Runs {
+				f.gate(w, f.name, escaped[g], runs[i], &m.Runs[i].Gates[g])
 			}
 			if failed() {
 				return

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,13 +30,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // referenceCollector is how /metrics was rendered before it was written
 // directly: a client_golang collector. The tests hold the direct writer to
 // its output.
-type referenceCollector struct{ store *runStore }
+type referenceCollector struct{ samples runstore.Samples }
 
 var (
 	gateStatusDesc = prometheus.NewDesc("releasegate_gate_status",
@@ -60,63 +63,36 @@ func (c referenceCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-type referenceSample struct {
-	run, gate, status             string
-	spans, violations, errorSpans float64
-	count                         uint64
-	sum, p50, p90, p95, p99, max  float64 // seconds
-}
-
 func (c referenceCollector) Collect(ch chan<- prometheus.Metric) {
-	runs, gates := c.samples()
-	for run, status := range runs {
+	for _, r := range c.samples.Runs {
 		for _, st := range verdict.Statuses {
-			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(string(st) == status), run, string(st))
+			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(st == r.Status), r.Key, string(st))
 		}
-	}
-	for _, g := range gates {
-		for _, st := range verdict.Statuses {
-			ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(string(st) == g.status), g.run, g.gate, string(st))
+		for i, g := range r.Gates {
+			name := c.samples.Gates[i]
+			for _, st := range verdict.Statuses {
+				ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(st == g.Status), r.Key, name, string(st))
+			}
+			ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, float64(g.Spans), r.Key, name)
+			ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, float64(g.Violations), r.Key, name)
+			ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, float64(g.ErrorSpans), r.Key, name)
+			quantiles := make(map[float64]float64, len(runstore.SummaryQuantiles))
+			for j, q := range runstore.SummaryQuantiles {
+				quantiles[q] = g.Quantiles[j].Seconds()
+			}
+			ch <- prometheus.MustNewConstSummary(gateDurationDesc, uint64(g.Count), g.Sum/1e9, quantiles, r.Key, name)
+			ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, g.Max.Seconds(), r.Key, name)
 		}
-		ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, g.spans, g.run, g.gate)
-		ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, g.violations, g.run, g.gate)
-		ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, g.errorSpans, g.run, g.gate)
-		ch <- prometheus.MustNewConstSummary(gateDurationDesc, g.count, g.sum,
-			map[float64]float64{0.5: g.p50, 0.9: g.p90, 0.95: g.p95, 0.99: g.p99}, g.run, g.gate)
-		ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, g.max, g.run, g.gate)
 	}
 }
 
-func (c referenceCollector) samples() (map[string]string, []referenceSample) {
-	s := c.store
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	runs := make(map[string]string, len(s.runs))
-	gates := make([]referenceSample, 0, len(s.runs)*s.gates.Len())
-	for _, r := range s.runs {
-		runs[r.key] = string(r.status())
-		for i := range r.gates {
-			g, d := &r.gates[i], &r.gates[i].durations
-			gates = append(gates, referenceSample{
-				run: r.key, gate: s.gates.At(i).Name, status: string(g.status),
-				spans: float64(g.spans), violations: float64(g.violations), errorSpans: float64(g.errorSpans),
-				count: uint64(d.count), sum: d.sum / 1e9,
-				p50: d.quantile(0.5).Seconds(), p90: d.quantile(0.9).Seconds(),
-				p95: d.quantile(0.95).Seconds(), p99: d.quantile(0.99).Seconds(),
-				max: d.max.Seconds(),
-			})
-		}
-	}
-	return runs, gates
-}
-
-func referenceRegistry(s *runStore) *prometheus.Registry {
+func referenceRegistry(s runstore.Samples) *prometheus.Registry {
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(referenceCollector{store: s})
+	registry.MustRegister(referenceCollector{samples: s})
 	return registry
 }
 
-func referenceHandler(s *runStore) http.Handler {
+func referenceHandler(s runstore.Samples) http.Handler {
 	return promhttp.HandlerFor(referenceRegistry(s), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
@@ -140,25 +116,25 @@ gates:
     match: name == "none"
 `
 
-// equivalenceStore holds runs of every state, exact and sketched
+// equivalenceSamples are those of runs of every state, exact and sketched
 // durations, run ids that need escaping and values at the edges of float
 // formatting.
-func equivalenceStore(t testing.TB) *runStore {
+func equivalenceSamples(t testing.TB) runstore.Samples {
 	s, c := newTestStore(t, equivalenceGates, testLimits())
 	all := []string{"z-last", "a.first", "m_0"}
 	spans := func(run string, n int, d func(i int) time.Duration) {
-		var batch []span
+		var batch []runstoretest.Span
 		for i := range n {
-			sp := span{run: run, name: "POST /checkout", duration: d(i), matched: all}
-			if sp.duration >= 300*time.Millisecond {
-				sp.violated = all[:1]
+			sp := runstoretest.Span{Run: run, Name: "POST /checkout", Duration: d(i), Matched: all}
+			if sp.Duration >= 300*time.Millisecond {
+				sp.Violated = all[:1]
 			}
 			if i%7 == 3 {
-				sp.status = ptrace.StatusCodeError
+				sp.Status = ptrace.StatusCodeError
 			}
 			batch = append(batch, sp)
 		}
-		s.record(traces(batch...))
+		s.Record(runstoretest.Traces(batch...))
 	}
 	ms := func(v int) func(int) time.Duration {
 		return func(i int) time.Duration { return time.Duration(v*(i+1)) * time.Millisecond }
@@ -172,34 +148,42 @@ func equivalenceStore(t testing.TB) *runStore {
 	spans("new\nline\n", 2, ms(3))
 	spans("ünïcödé ✓ 日本", 2, ms(3))
 	spans(`{run="x",gate="y"} 1`+"\t\r", 2, ms(3))
-	spans(strings.Repeat("ß", MaxRunIDLength/2), 1, ms(1))
-	c.advance(time.Minute)
-	s.sweep()
-	_, _, _, ok := s.finishRun("r-never-spanned")
-	require.True(t, ok)
+	spans(strings.Repeat("ß", runstore.MaxRunIDLength/2), 1, ms(1))
+	c.Advance(time.Minute)
+	s.Sweep()
+	finish(t, s, "r-never-spanned")
 	// Still open.
 	spans("r-open", 3, ms(100))
 	spans("r-open-sketch", 300, func(i int) time.Duration { return time.Duration(i) * time.Millisecond })
-	s.record(traces(span{run: "r-unmatched", name: "GET /"}))
+	s.Record(runstoretest.Traces(runstoretest.Span{Run: "r-unmatched", Name: "GET /"}))
 
 	// Every state, and values past what a test run records.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	edge := s.runs["r-passed"]
-	for i, st := range verdict.Statuses[:4] {
-		edge.gates[i].status = st
+	samples := s.Samples()
+	run := func(key string) []runstore.GateSample {
+		i := slices.IndexFunc(samples.Runs, func(r runstore.RunSample) bool { return r.Key == key })
+		require.GreaterOrEqual(t, i, 0, key)
+		return samples.Runs[i].Gates
 	}
-	edge = s.runs["r-failed"]
-	edge.gates[0].status, edge.gates[1].status = verdict.Inconclusive, verdict.Error
-	g := &edge.gates[0]
-	g.spans, g.violations, g.errorSpans = 1_000_000, 123_456, 1_234_567
-	g.durations.count, g.durations.sum = 999_999_999, math.MaxFloat64
-	g.durations.max = math.MaxInt64
-	g = &edge.gates[1]
-	g.spans, g.durations.sum, g.durations.max = 1<<53+1, math.Inf(1), 1
-	edge.gates[2].durations.sum = math.NaN()
-	edge.gates[3].durations.sum = math.Inf(-1)
-	return s
+	edge := run("r-passed")
+	for i, st := range verdict.Statuses[:4] {
+		edge[i].Status = st
+	}
+	edge = run("r-failed")
+	edge[0].Status, edge[1].Status = verdict.Inconclusive, verdict.Error
+	g := &edge[0]
+	g.Spans, g.Violations, g.ErrorSpans = 1_000_000, 123_456, 1_234_567
+	g.Count, g.Sum = 999_999_999, math.MaxFloat64
+	g.Max = math.MaxInt64
+	g = &edge[1]
+	g.Spans, g.Sum, g.Max = 1<<53+1, math.Inf(1), 1
+	edge[2].Sum = math.NaN()
+	edge[3].Sum = math.Inf(-1)
+	return samples
+}
+
+// samplesOf serves fixed samples, as a store would.
+func samplesOf(s runstore.Samples) func() runstore.Samples {
+	return func() runstore.Samples { return s }
 }
 
 func serve(t testing.TB, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
@@ -217,12 +201,12 @@ func serve(t testing.TB, h http.Handler, target string, header ...string) *httpt
 // /metrics shows what client_golang's registry showed of the same runs:
 // the same families, and the same text.
 func TestMetricsAsClientGolang(t *testing.T) {
-	s := equivalenceStore(t)
+	s := equivalenceSamples(t)
 	want, err := referenceRegistry(s).Gather()
 	require.NoError(t, err)
 	require.Len(t, want, len(metricFamilies))
 
-	rec := serve(t, metricsHandler(s), "/metrics")
+	rec := serve(t, metricsHandler(samplesOf(s)), "/metrics")
 	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8", rec.Header().Get("Content-Type"))
 	assert.Empty(t, rec.Header().Get("Content-Encoding"))
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -240,7 +224,7 @@ func TestMetricsAsClientGolang(t *testing.T) {
 		assert.True(t, proto.Equal(w, g), w.GetName())
 		series += len(w.GetMetric())
 	}
-	assert.Equal(t, len(s.runs)*(s.gates.Len()*11+6), series, "summaries counted once")
+	assert.Equal(t, len(s.Runs)*(len(s.Gates)*11+6), series, "summaries counted once")
 
 	// Byte for byte, so in the same order too.
 	var text bytes.Buffer
@@ -278,8 +262,8 @@ func TestMetricsValues(t *testing.T) {
 }
 
 func TestMetricsHandler(t *testing.T) {
-	s := equivalenceStore(t)
-	h, ref := metricsHandler(s), referenceHandler(s)
+	s := equivalenceSamples(t)
+	h, ref := metricsHandler(samplesOf(s)), referenceHandler(s)
 	plain := serve(t, h, "/metrics").Body.String()
 
 	t.Run("gzip", func(t *testing.T) {
@@ -339,8 +323,8 @@ func TestMetricsHandler(t *testing.T) {
 
 	t.Run("no runs", func(t *testing.T) {
 		empty, _ := newTestStore(t, equivalenceGates, testLimits())
-		assert.Empty(t, serve(t, metricsHandler(empty), "/metrics").Body.String())
-		assert.Empty(t, serve(t, referenceHandler(empty), "/metrics").Body.String())
+		assert.Empty(t, serve(t, metricsHandler(empty.Samples), "/metrics").Body.String())
+		assert.Empty(t, serve(t, referenceHandler(empty.Samples()), "/metrics").Body.String())
 	})
 }
 
@@ -351,7 +335,7 @@ func TestMetricsStopWhenTheClientLeaves(t *testing.T) {
 	sticky := &stickyWriter{w: w}
 	bw := bufio.NewWriterSize(sticky, 64<<10)
 	checks, late := 0, 0
-	writeMetrics(bw, s.metricSamples(), nil, func() bool {
+	writeMetrics(bw, s.Samples(), nil, func() bool {
 		checks++
 		if sticky.err != nil {
 			late++
@@ -394,7 +378,7 @@ func BenchmarkScrape(b *testing.B) {
 		for _, h := range []struct {
 			name    string
 			handler http.Handler
-		}{{"reference", referenceHandler(s)}, {"direct", metricsHandler(s)}} {
+		}{{"reference", referenceHandler(s.Samples())}, {"direct", metricsHandler(s.Samples)}} {
 			for _, encoding := range []string{"identity", "gzip"} {
 				b.Run(fmt.Sprintf("runs=%d/%s/%s", runs, h.name, encoding), func(b *testing.B) {
 					req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -411,16 +395,10 @@ func BenchmarkScrape(b *testing.B) {
 				})
 			}
 		}
-		b.Run(fmt.Sprintf("runs=%d/reference/copy", runs), func(b *testing.B) {
+		b.Run(fmt.Sprintf("runs=%d/copy", runs), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				referenceCollector{s}.samples()
-			}
-		})
-		b.Run(fmt.Sprintf("runs=%d/direct/copy", runs), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				s.metricSamples()
+				s.Samples()
 			}
 		})
 	}
@@ -428,7 +406,7 @@ func BenchmarkScrape(b *testing.B) {
 
 // scrapeStore holds runs × gates: half finished, half open, one run in a
 // hundred with its durations in sketches.
-func scrapeStore(t testing.TB, runs, gates int) *runStore {
+func scrapeStore(t testing.TB, runs, gates int) *runstore.Store {
 	t.Helper()
 	var doc strings.Builder
 	doc.WriteString("gates:\n")
@@ -437,26 +415,26 @@ func scrapeStore(t testing.TB, runs, gates int) *runStore {
 		all[i] = fmt.Sprint("gate-", i)
 		fmt.Fprintf(&doc, "  - {name: %s, match: 'true', assert: 'duration < duration(\"100ms\")', fail: 'p95 > duration(\"250ms\")'}\n", all[i])
 	}
-	s, c := newTestStore(t, doc.String(), limits{idleTimeout: time.Minute, maxRunDuration: time.Hour, retention: time.Hour, maxRuns: runs})
+	s, c := newTestStore(t, doc.String(), runstore.Limits{IdleTimeout: time.Minute, MaxRunDuration: time.Hour, Retention: time.Hour, MaxRuns: runs})
 	for r := range runs {
 		n := 5
 		if r%100 == 0 {
 			n = 200
 		}
-		spans := make([]span, n)
+		spans := make([]runstoretest.Span, n)
 		for i := range spans {
-			spans[i] = span{run: fmt.Sprintf("load-%05d", r), duration: time.Duration((r+i)*7919%300) * time.Millisecond, matched: all}
-			if spans[i].duration >= 100*time.Millisecond {
-				spans[i].violated = all[:1+i%gates]
+			spans[i] = runstoretest.Span{Run: fmt.Sprintf("load-%05d", r), Duration: time.Duration((r+i)*7919%300) * time.Millisecond, Matched: all}
+			if spans[i].Duration >= 100*time.Millisecond {
+				spans[i].Violated = all[:1+i%gates]
 			}
 		}
-		s.record(traces(spans...))
+		s.Record(runstoretest.Traces(spans...))
 		if r == runs/2 {
-			c.advance(2 * time.Minute)
-			s.sweep()
+			c.Advance(2 * time.Minute)
+			s.Sweep()
 		}
 	}
-	require.Len(t, s.runs, runs)
+	require.Len(t, s.List(), runs)
 	return s
 }
 

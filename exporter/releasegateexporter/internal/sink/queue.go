@@ -6,10 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/jonboulle/clockwork"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
 // Telemetry counts what a queue did with its messages.
@@ -29,9 +31,9 @@ type Telemetry interface {
 // kept in the collector's storage extension until their last message is
 // delivered or given up on, and a restart delivers them again.
 type Queue struct {
-	name      string
 	sink      Sink
 	retry     configretry.BackOffConfig
+	clock     clockwork.Clock
 	logger    *zap.Logger
 	telemetry Telemetry
 
@@ -53,16 +55,30 @@ type queued struct {
 	event *storedEvent
 }
 
-// NewQueue returns a started queue of at most size messages.
-func NewQueue(name string, s Sink, size int, retry configretry.BackOffConfig, logger *zap.Logger, telemetry Telemetry) *Queue {
+// QueueSettings are what a queue is made of besides its sink.
+type QueueSettings struct {
+	// Name names the sink in logs: github, webhooks[0].
+	Name string
+	// Size bounds the messages waiting; past it new ones are dropped.
+	Size int
+	// Retry is how failed messages are retried.
+	Retry configretry.BackOffConfig
+	// Clock times the retries and the shutdown's grace.
+	Clock     clockwork.Clock
+	Logger    *zap.Logger
+	Telemetry Telemetry
+}
+
+// NewQueue returns a started queue of s's messages.
+func NewQueue(s Sink, set QueueSettings) *Queue {
 	ctx, stop := context.WithCancel(context.Background())
 	q := &Queue{
-		name:      name,
 		sink:      s,
-		retry:     retry,
-		logger:    logger.With(zap.String("sink", name)),
-		telemetry: telemetry,
-		messages:  make(chan queued, size),
+		retry:     set.Retry,
+		clock:     set.Clock,
+		logger:    set.Logger.With(zap.String("sink", set.Name)),
+		telemetry: set.Telemetry,
+		messages:  make(chan queued, set.Size),
 		closing:   make(chan struct{}),
 		ctx:       ctx,
 		stop:      stop,
@@ -182,10 +198,12 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	// stalled disk) is given a moment, not the collector's shutdown. The
 	// worker counts what is left when that Send returns.
 	q.stop()
+	grace := q.clock.NewTimer(stopGrace)
+	defer grace.Stop()
 	select {
 	case <-q.done:
 		return nil
-	case <-time.After(stopGrace):
+	case <-grace.Chan():
 		return ctx.Err()
 	}
 }
@@ -238,7 +256,7 @@ func (q *Queue) giveUp(m queued, err error) {
 // out (retry_on_failure). When the shutdown stops it first, it returns the
 // last error and leaves m to the caller.
 func (q *Queue) deliver(m queued) error {
-	start := time.Now()
+	start := q.clock.Now()
 	interval := max(q.retry.InitialInterval, minInterval)
 	// A stored message is not retried during shutdown: it will be after
 	// the next start.
@@ -267,19 +285,30 @@ func (q *Queue) deliver(m queued) error {
 			wait = jitter(interval, q.retry.RandomizationFactor)
 			interval = nextInterval(interval, q.retry)
 		}
-		if q.retry.MaxElapsedTime > 0 && time.Since(start)+wait > q.retry.MaxElapsedTime {
+		if q.retry.MaxElapsedTime > 0 && q.clock.Since(start)+wait > q.retry.MaxElapsedTime {
 			q.giveUp(m, err)
 			return nil
 		}
 		q.telemetry.Retried()
 		q.logger.Debug("Retrying", zap.String("message", m.What), zap.Duration("after", wait), zap.Error(err))
-		select {
-		case <-time.After(wait):
-		case <-closing:
-			return err
-		case <-q.ctx.Done():
+		if !q.wait(wait, closing) {
 			return err
 		}
+	}
+}
+
+// wait waits d before a retry; false when the shutdown (closing, or the
+// deadline) came first.
+func (q *Queue) wait(d time.Duration, closing <-chan struct{}) bool {
+	timer := q.clock.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.Chan():
+		return true
+	case <-closing:
+		return false
+	case <-q.ctx.Done():
+		return false
 	}
 }
 

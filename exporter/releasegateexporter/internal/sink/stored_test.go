@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/storagetest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
@@ -59,16 +57,27 @@ func (p *endpoint) sink() Sink {
 
 // persistedQueue is a queue of s kept in client, with retries that would
 // go on for a minute.
-func persistedQueue(t *testing.T, s Sink, size int, client *storagetest.Client) (*Queue, *counts, *observer.ObservedLogs) {
+func persistedQueue(t *testing.T, s Sink, size int, client *storagetest.Client) *testQueue {
 	t.Helper()
-	core, logs := observer.New(zap.DebugLevel)
-	tel := &counts{}
 	retry := fastRetry()
 	retry.MaxElapsedTime = time.Minute
-	q := NewQueue("github", s, size, retry, zap.New(core), tel)
-	t.Cleanup(func() { assert.NoError(t, q.Shutdown(context.Background())) })
+	q := newTestQueue(t, s, size, retry)
 	require.NoError(t, q.Persist(t.Context(), client, "sink/github/"))
-	return q, tel, logs
+	return q
+}
+
+// shutdownNow shuts the queue down, which must not wait for a retry: the
+// clock does not move, and a queue that waited would fail the test.
+func (q *testQueue) shutdownNow(t *testing.T) {
+	t.Helper()
+	returned := make(chan error, 1)
+	go func() { returned <- q.Shutdown(context.Background()) }()
+	select {
+	case err := <-returned:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "Shutdown waits for a retry")
+	}
 }
 
 func storedEvents(client *storagetest.Client) []string {
@@ -86,26 +95,24 @@ func storedEvents(client *storagetest.Client) []string {
 func TestStoredEventsSurviveARestart(t *testing.T) {
 	client := storagetest.New()
 	github := &endpoint{down: true}
-	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
+	q := persistedQueue(t, github.sink(), 100, client)
 	for _, run := range []string{"r-1", "r-2", "r-3"} {
 		q.Publish(verdict.Event{Kind: verdict.RunStarted, Run: verdict.Run{Run: run, Status: verdict.Pending}})
 	}
-	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
+	q.waiting(t) // the first message waits for its retry
 
-	start := time.Now()
-	require.NoError(t, q.Shutdown(context.Background()))
-	assert.Less(t, time.Since(start), time.Second, "no retries during shutdown")
-	assert.Zero(t, tel.failed.Load(), "kept, not failed")
+	q.shutdownNow(t)
+	assert.Zero(t, q.tel.failed.Load(), "kept, not failed")
 	assert.Empty(t, github.received())
 	assert.Equal(t, []string{"sink/github/0", "sink/github/1", "sink/github/2"}, storedEvents(client))
-	kept := logs.FilterMessageSnippet("left in storage").All()
+	kept := q.logs.FilterMessageSnippet("left in storage").All()
 	require.Len(t, kept, 1)
 	assert.EqualValues(t, 6, kept[0].ContextMap()["messages"])
 
 	// The next start: GitHub is back.
 	github.setDown(false)
-	q, tel, logs = persistedQueue(t, github.sink(), 100, client)
-	assert.Equal(t, 1, logs.FilterMessageSnippet("left undelivered before the restart").Len())
+	q = persistedQueue(t, github.sink(), 100, client)
+	assert.Equal(t, 1, q.logs.FilterMessageSnippet("left undelivered before the restart").Len())
 	q.Publish(verdict.Event{Kind: verdict.RunFinished, Run: verdict.Run{Run: "r-1", Status: verdict.Passed}})
 	require.NoError(t, q.Shutdown(context.Background()))
 
@@ -113,7 +120,7 @@ func TestStoredEventsSurviveARestart(t *testing.T) {
 		"run.started r-1 a", "run.started r-1 b", "run.started r-2 a", "run.started r-2 b",
 		"run.started r-3 a", "run.started r-3 b", "run.finished r-1 a", "run.finished r-1 b",
 	}, github.received())
-	assert.EqualValues(t, 8, tel.sent.Load())
+	assert.EqualValues(t, 8, q.tel.sent.Load())
 	assert.Empty(t, storedEvents(client), "delivered events leave storage")
 }
 
@@ -142,22 +149,18 @@ func TestStoredEventPartlyDelivered(t *testing.T) {
 		}
 		return messages, nil
 	})
-	q, tel, _ := persistedQueue(t, s, 10, client)
+	q := persistedQueue(t, s, 10, client)
 	q.Publish(event("r-1"))
-	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
-	require.NoError(t, q.Shutdown(context.Background()))
+	q.waiting(t) // b waits for its retry
+	q.shutdownNow(t)
 	assert.Len(t, storedEvents(client), 1)
 
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	q, _, _ = persistedQueue(t, s, 10, client)
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(sent) == 2
-	}, 5*time.Second, time.Millisecond)
-	require.NoError(t, q.Shutdown(context.Background()))
+	q = persistedQueue(t, s, 10, client)
+	q.waiting(t) // b again
+	q.shutdownNow(t)
 	// a went out again with b, which failed again, as the receiver goes
 	// down after each message.
 	assert.Equal(t, []string{"a", "a"}, sent)
@@ -167,7 +170,7 @@ func TestStoredEventPartlyDelivered(t *testing.T) {
 // that did not fit in the queue, which are never stored.
 func TestStoredEventsLeaveWhenDone(t *testing.T) {
 	client := storagetest.New()
-	q, tel, _ := persistedQueue(t, scripted(func(_ context.Context, run string) error {
+	q := persistedQueue(t, scripted(func(_ context.Context, run string) error {
 		if run == "r-bad" {
 			return Permanent(&StatusError{Code: 422})
 		}
@@ -178,8 +181,8 @@ func TestStoredEventsLeaveWhenDone(t *testing.T) {
 	q.Publish(event("r-2"))
 	require.NoError(t, q.Shutdown(context.Background()))
 
-	assert.EqualValues(t, 2, tel.sent.Load())
-	assert.EqualValues(t, 1, tel.failed.Load())
+	assert.EqualValues(t, 2, q.tel.sent.Load())
+	assert.EqualValues(t, 1, q.tel.failed.Load())
 	assert.Empty(t, storedEvents(client))
 	// The index says where the next start begins.
 	index, err := client.Get(t.Context(), "sink/github/index")
@@ -192,11 +195,12 @@ func TestStoredEventsLeaveWhenDone(t *testing.T) {
 func TestStoredEventsPastTheQueueSize(t *testing.T) {
 	client := storagetest.New()
 	github := &endpoint{down: true}
-	q, _, _ := persistedQueue(t, github.sink(), 100, client)
+	q := persistedQueue(t, github.sink(), 100, client)
 	for i := range 5 {
 		q.Publish(event(fmt.Sprintf("r-%d", i)))
 	}
-	require.NoError(t, q.Shutdown(context.Background()))
+	q.waiting(t)
+	q.shutdownNow(t)
 	require.Len(t, storedEvents(client), 5)
 
 	// The next start's worker holds its first message until the restore is
@@ -214,14 +218,14 @@ func TestStoredEventsPastTheQueueSize(t *testing.T) {
 		}
 		return messages, err
 	})
-	q, tel, _ := persistedQueue(t, held, 3, client)
+	q = persistedQueue(t, held, 3, client)
 	close(release)
 	require.NoError(t, q.Shutdown(context.Background()))
 	all := []string{"run.finished r-0 a", "run.finished r-0 b", "run.finished r-1 a", "run.finished r-1 b"}
 	got := github.received()
 	require.Contains(t, []int{3, 4}, len(got))
 	assert.Equal(t, all[:len(got)], got)
-	assert.EqualValues(t, 10-len(got), tel.dropped.Load())
+	assert.EqualValues(t, 10-len(got), q.tel.dropped.Load())
 	assert.Empty(t, storedEvents(client))
 }
 
@@ -230,21 +234,22 @@ func TestStoredEventsPastTheQueueSize(t *testing.T) {
 func TestStoredEventsCorrupt(t *testing.T) {
 	client := storagetest.New()
 	github := &endpoint{down: true}
-	q, _, _ := persistedQueue(t, github.sink(), 100, client)
+	q := persistedQueue(t, github.sink(), 100, client)
 	for _, run := range []string{"r-0", "r-1", "r-2", "r-3"} {
 		q.Publish(event(run))
 	}
-	require.NoError(t, q.Shutdown(context.Background()))
+	q.waiting(t)
+	q.shutdownNow(t)
 	ctx := t.Context()
 	require.NoError(t, client.Set(ctx, "sink/github/1", []byte(`{"v":1,"run":{"run": 42}} token=ghp_secret`)))
 	require.NoError(t, client.Set(ctx, "sink/github/2", []byte(`{"v":7,"kind":"run.finished"}`)))
 
 	github.setDown(false)
-	q, _, logs := persistedQueue(t, github.sink(), 100, client)
+	q = persistedQueue(t, github.sink(), 100, client)
 	require.NoError(t, q.Shutdown(context.Background()))
 
 	assert.Equal(t, []string{"run.finished r-0 a", "run.finished r-0 b", "run.finished r-3 a", "run.finished r-3 b"}, github.received())
-	warnings := logs.FilterMessage("Forgetting an unreadable stored CI status event").All()
+	warnings := q.logs.FilterMessage("Forgetting an unreadable stored CI status event").All()
 	require.Len(t, warnings, 2)
 	assert.Equal(t, "sink/github/1", warnings[0].ContextMap()["key"])
 	assert.Equal(t, "version 7, not 1", warnings[1].ContextMap()["error"])
@@ -255,11 +260,11 @@ func TestStoredEventsCorrupt(t *testing.T) {
 
 	// An unreadable index: nothing to restore, and the queue works.
 	require.NoError(t, client.Set(ctx, "sink/github/index", []byte("not json")))
-	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
-	assert.Equal(t, 1, logs.FilterMessageSnippet("unreadable index").Len())
+	q = persistedQueue(t, github.sink(), 100, client)
+	assert.Equal(t, 1, q.logs.FilterMessageSnippet("unreadable index").Len())
 	q.Publish(event("r-4"))
 	require.NoError(t, q.Shutdown(context.Background()))
-	assert.EqualValues(t, 2, tel.sent.Load())
+	assert.EqualValues(t, 2, q.tel.sent.Load())
 }
 
 // A storage that fails does not stop delivery: the events go out, and
@@ -267,17 +272,16 @@ func TestStoredEventsCorrupt(t *testing.T) {
 func TestStoredEventsStorageFails(t *testing.T) {
 	client := storagetest.New()
 	github := &endpoint{}
-	q, tel, logs := persistedQueue(t, github.sink(), 100, client)
+	q := persistedQueue(t, github.sink(), 100, client)
 	client.Break(true)
 	q.Publish(event("r-1"))
 	q.Publish(event("r-2"))
 	require.NoError(t, q.Shutdown(context.Background()))
-	assert.EqualValues(t, 4, tel.sent.Load())
-	assert.Equal(t, 1, logs.FilterMessageSnippet("Cannot write to storage").Len())
+	assert.EqualValues(t, 4, q.tel.sent.Load())
+	assert.Equal(t, 1, q.logs.FilterMessageSnippet("Cannot write to storage").Len())
 
 	// Reading it at start is an error: the exporter does not start.
-	q = NewQueue("github", github.sink(), 10, fastRetry(), zap.NewNop(), &counts{})
-	defer func() { require.NoError(t, q.Shutdown(context.Background())) }()
+	q = newTestQueue(t, github.sink(), 10, fastRetry())
 	require.ErrorIs(t, q.Persist(t.Context(), client, "sink/github/"), storagetest.ErrBroken)
 }
 
@@ -286,13 +290,20 @@ func TestStoredEventsStorageFails(t *testing.T) {
 // are kept; see TestStoredEventsSurviveARestart.)
 func TestUnstoredQueueShutdownRetries(t *testing.T) {
 	github := &endpoint{down: true}
-	q, tel, _ := newTestQueue(t, github.sink(), 10, fastRetry())
+	q := newTestQueue(t, github.sink(), 10, fastRetry())
 	q.Publish(event("r-1"))
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
-	assert.Greater(t, tel.retried.Load(), int64(1), "retried during shutdown")
-	assert.EqualValues(t, 2, tel.failed.Load())
+	ctx, deadline := context.WithCancel(t.Context())
+	returned := make(chan error, 1)
+	go func() { returned <- q.Shutdown(ctx) }()
+	for range 3 {
+		q.waiting(t)
+		q.clock.Advance(fastRetry().MaxInterval)
+	}
+	q.waiting(t)
+	deadline()
+	require.NoError(t, <-returned)
+	assert.EqualValues(t, 4, q.tel.retried.Load(), "retried during shutdown")
+	assert.EqualValues(t, 2, q.tel.failed.Load())
 }
 
 // At shutdown, nothing overtakes a message left in storage: a later one
@@ -300,7 +311,7 @@ func TestUnstoredQueueShutdownRetries(t *testing.T) {
 func TestStoredEventsKeepTheirOrderAtShutdown(t *testing.T) {
 	client := storagetest.New()
 	var sent []string // by the worker only
-	q, tel, _ := persistedQueue(t, scripted(func(_ context.Context, run string) error {
+	q := persistedQueue(t, scripted(func(_ context.Context, run string) error {
 		if run == "r-1" {
 			return &StatusError{Code: 503}
 		}
@@ -308,13 +319,13 @@ func TestStoredEventsKeepTheirOrderAtShutdown(t *testing.T) {
 		return nil
 	}), 10, client)
 	q.Publish(event("r-1"))
-	require.Eventually(t, func() bool { return tel.retried.Load() > 0 }, 5*time.Second, time.Millisecond)
+	q.waiting(t)
 	client.Break(true)
 	q.Publish(event("r-2")) // not stored
 	client.Break(false)
-	require.NoError(t, q.Shutdown(context.Background()))
+	q.shutdownNow(t)
 
 	assert.Empty(t, sent, "r-1 waits for the next start, so r-2 does not go first")
-	assert.EqualValues(t, 1, tel.failed.Load(), "r-2")
+	assert.EqualValues(t, 1, q.tel.failed.Load(), "r-2")
 	assert.Len(t, storedEvents(client), 1)
 }

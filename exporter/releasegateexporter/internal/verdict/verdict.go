@@ -35,9 +35,6 @@ func Severity(s Status) int {
 	return 0
 }
 
-// Final reports whether the status is a verdict that never changes.
-func (s Status) Final() bool { return s != Pending }
-
 // FinishCause says why a run finished.
 type FinishCause string
 

@@ -26,15 +26,15 @@ type Sink struct {
 
 var _ sink.Sink = (*Sink)(nil)
 
-// New returns a sink that writes into cfg.Directory, creating it so that a
-// wrong path is a start-up error.
-func New(cfg *Config) (*Sink, error) {
-	if err := os.MkdirAll(cfg.Directory, 0o755); err != nil {
+// New returns a sink that writes into dir, creating it so that a wrong
+// path is a start-up error.
+func New(dir string) (*Sink, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
 	// The hostname is optional in a report.
 	hostname, _ := os.Hostname()
-	return &Sink{dir: cfg.Directory, hostname: hostname}, nil
+	return &Sink{dir: dir, hostname: hostname}, nil
 }
 
 // Messages writes a run's report when it finishes, or when the collector

@@ -1,7 +1,6 @@
 package junit
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
@@ -10,16 +9,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.uber.org/zap"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/sinktest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -63,10 +59,7 @@ func finishedRun() verdict.Run {
 
 func newTestSink(t *testing.T) *Sink {
 	t.Helper()
-	cfg := NewDefaultConfig()
-	cfg.Directory = filepath.Join(t.TempDir(), "reports")
-	require.NoError(t, cfg.Check())
-	s, err := New(&cfg)
+	s, err := New(filepath.Join(t.TempDir(), "reports"))
 	require.NoError(t, err)
 	return s
 }
@@ -93,105 +86,6 @@ func deliver(t *testing.T, s *Sink, e verdict.Event) (string, testSuites) {
 		assert.NoError(t, err, "xmllint: %s", out)
 	}
 	return string(data), report
-}
-
-func TestFinishedRunReport(t *testing.T) {
-	s := newTestSink(t)
-	data, report := deliver(t, s, verdict.Event{Kind: verdict.RunFinished, Time: time.Now(), Run: finishedRun()})
-
-	assert.True(t, strings.HasPrefix(data, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
-		`<testsuites name="releasegate" tests="5" failures="1" errors="2" time="270.250">`), data)
-	assert.Equal(t, "releasegate", report.Name)
-	assert.Equal(t, [3]int{5, 1, 2}, [3]int{report.Tests, report.Failures, report.Errors})
-	assert.Equal(t, "270.250", report.Time)
-
-	suite := report.Suite
-	assert.Equal(t, "releasegate: r-42", suite.Name)
-	assert.Equal(t, [4]int{5, 1, 2, 0}, [4]int{suite.Tests, suite.Failures, suite.Errors, suite.Skipped})
-	assert.Equal(t, "270.250", suite.Time)
-	assert.Equal(t, "2026-11-22T10:00:00", suite.Timestamp)
-	hostname, _ := os.Hostname()
-	assert.Equal(t, hostname, suite.Hostname)
-	assert.Equal(t, []property{
-		{"run", "r-42"},
-		{"status", "failed"},
-		{"revision", "5b8efff7"},
-		{"repository", "https://github.com/acme/shop"},
-	}, suite.Properties, "no environment: it is not set")
-
-	assert.Equal(t, []testCase{
-		{
-			Name: "checkout-latency", Classname: "releasegate", Time: "270.250",
-			Failure: &result{
-				Message: "failed: p95 312ms > 250ms (8 of 118 spans violated duration < 300ms)",
-				Type:    "failed",
-				Text: `failed: p95 312ms > 250ms (8 of 118 spans violated duration < 300ms)
-condition: p95 > duration("250ms") && errors < 3
-assert: duration < duration("300ms")
-observed: spans 118, violations 8, p50 154ms, p95 312.457ms, p99 350ms, max 360ms, violation_ratio 0.068
-exemplars:
-trace 5b8efff798038103d269b633813fc60c span eee19b7ec3c1b174 POST /checkout
-trace 952f65b64a708e6f0d3a1b60280b4e43 span 3fb0152942e62fb5 POST /checkout?` + "\uFFFD" + `[31m
-`,
-			},
-		},
-		{
-			Name: "no-server-errors", Classname: "releasegate", Time: "270.250",
-			SystemOut: `passed: 0 of 118 spans violated status != "error"`,
-		},
-		{
-			Name: "payment-latency", Classname: "releasegate", Time: "270.250",
-			SystemOut: "warning: p95 210ms > 200ms",
-		},
-		{
-			Name: "search-errors", Classname: "releasegate", Time: "270.250",
-			Error: &result{
-				Message: "error: fail: integer divide by zero",
-				Type:    "error",
-				Text: `error: fail: integer divide by zero
-condition: errors / spans > 0.1
-observed: spans 0, violations 0, p50 0ms, p95 0ms, p99 0ms, max 0ms, violation_ratio 0
-`,
-			},
-		},
-		{
-			Name: "inventory", Classname: "releasegate", Time: "270.250",
-			Error: &result{
-				Message: "inconclusive: 3 spans matched, min_spans is 20",
-				Type:    "inconclusive",
-				Text: `inconclusive: 3 spans matched, min_spans is 20
-condition: violations > 0
-observed: spans 3, violations 0, p50 0ms, p95 0ms, p99 0ms, max 0ms, violation_ratio 0
-`,
-			},
-		},
-	}, suite.Cases)
-}
-
-// The collector shuts down while the run is open: what is decided is
-// reported, the rest is skipped.
-func TestAbandonedRunReport(t *testing.T) {
-	run := finishedRun()
-	run.Status, run.Finished, run.FinishCause, run.FinishedAt = verdict.Failed, false, "", nil
-	run.Environment = "staging"
-	run.Gates = []verdict.Gate{
-		run.Gates[0], // failed fast
-		{Name: "no-server-errors", Status: verdict.Pending, Spans: 12, Condition: "violations > 0", Reason: "pending: 12 spans so far"},
-	}
-	s := newTestSink(t)
-	_, report := deliver(t, s, verdict.Event{Kind: verdict.RunAbandoned, Time: startedAt.Add(90 * time.Second), Run: run})
-
-	assert.Equal(t, [3]int{2, 1, 0}, [3]int{report.Tests, report.Failures, report.Errors})
-	suite := report.Suite
-	assert.Equal(t, [4]int{2, 1, 0, 1}, [4]int{suite.Tests, suite.Failures, suite.Errors, suite.Skipped})
-	assert.Equal(t, "90.000", suite.Time, "elapsed until the collector shut down")
-	assert.Contains(t, suite.Properties, property{"environment", "staging"})
-	require.Len(t, suite.Cases, 2)
-	assert.NotNil(t, suite.Cases[0].Failure)
-	assert.Equal(t, testCase{
-		Name: "no-server-errors", Classname: "releasegate", Time: "90.000",
-		Skipped: &result{Message: "run still open when the collector shut down: pending: 12 spans so far"},
-	}, suite.Cases[1])
 }
 
 func TestRunStartedWritesNothing(t *testing.T) {
@@ -295,31 +189,8 @@ func TestDirectoryRecreated(t *testing.T) {
 func TestNewFailsOnUnusableDirectory(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
-	cfg := NewDefaultConfig()
-	cfg.Directory = filepath.Join(file, "reports")
-	_, err := New(&cfg)
+	_, err := New(filepath.Join(file, "reports"))
 	assert.EqualError(t, err, "directory: mkdir "+file+": not a directory")
-}
-
-// counts is a sink.Telemetry that counts.
-type counts struct{ sent, retried, failed atomic.Int64 }
-
-func (c *counts) Sent()    { c.sent.Add(1) }
-func (c *counts) Retried() { c.retried.Add(1) }
-func (c *counts) Failed()  { c.failed.Add(1) }
-func (c *counts) Dropped() {}
-func (c *counts) Skipped() {}
-
-// publish delivers the event through a queue and counts what happened.
-func publish(t *testing.T, s *Sink, e verdict.Event, retry configretry.BackOffConfig) *counts {
-	t.Helper()
-	tel := &counts{}
-	q := sink.NewQueue("junit", s, 10, retry, zap.NewNop(), tel)
-	q.Publish(e)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
-	return tel
 }
 
 func TestUnwritableDirectoryFailsAtOnce(t *testing.T) {
@@ -335,11 +206,9 @@ func TestUnwritableDirectoryFailsAtOnce(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrPermission)
 	assert.ErrorContains(t, err, "write "+filepath.Join(s.dir, "r-42.xml")+": ")
 
-	// Retries start after 5s: a retried write would hold the queue's
-	// shutdown to its deadline.
-	tel := publish(t, s, e, configretry.NewDefaultBackOffConfig())
-	assert.EqualValues(t, 1, tel.failed.Load())
-	assert.Zero(t, tel.retried.Load()+tel.sent.Load())
+	tel, _ := sinktest.Deliver(t, s, e)
+	assert.EqualValues(t, 1, tel.Failures.Load())
+	assert.Zero(t, tel.Retries.Load()+tel.Delivered.Load())
 }
 
 // Anything but a permission error may go away: it is retried.
@@ -351,12 +220,8 @@ func TestWriteErrorIsRetried(t *testing.T) {
 
 	assert.ErrorContains(t, send(t, s, e), "write "+filepath.Join(s.dir, "r-42.xml")+": ")
 
-	retry := configretry.NewDefaultBackOffConfig()
-	retry.InitialInterval = 10 * time.Millisecond
-	retry.MaxInterval = 10 * time.Millisecond
-	retry.MaxElapsedTime = 50 * time.Millisecond
-	tel := publish(t, s, e, retry)
-	assert.Positive(t, tel.retried.Load())
-	assert.EqualValues(t, 1, tel.failed.Load())
-	assert.Zero(t, tel.sent.Load())
+	tel, _ := sinktest.Deliver(t, s, e)
+	assert.Positive(t, tel.Retries.Load())
+	assert.EqualValues(t, 1, tel.Failures.Load())
+	assert.Zero(t, tel.Delivered.Load())
 }

@@ -1,22 +1,22 @@
-// Package sinktest helps the sinks' tests: a counting Telemetry, quick
-// retries, delivery through a real queue, and canned HTTP answers.
+// Package sinktest helps the sinks' tests: a counting Telemetry, and
+// delivery through a real queue on a fake clock.
 package sinktest
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/clocktest"
 )
 
 // Counts is a sink.Telemetry that counts.
@@ -30,44 +30,42 @@ func (c *Counts) Failed()  { c.Failures.Add(1) }
 func (c *Counts) Dropped() { c.Drops.Add(1) }
 func (c *Counts) Skipped() { c.Skips.Add(1) }
 
-// Retry retries within milliseconds, so retry tests stay fast.
-var Retry = configretry.BackOffConfig{
-	Enabled:         true,
-	InitialInterval: 10 * time.Millisecond,
-	MaxInterval:     50 * time.Millisecond,
-	Multiplier:      2,
-	MaxElapsedTime:  5 * time.Second,
+// Deliver publishes the events through a queue of s with the default
+// retries, on a fake clock it moves on whenever the queue waits, and
+// returns once the queue has delivered, or given up on, every message:
+// the counts and the queue's logs, where "Retrying" says how long each
+// retry waited.
+func Deliver(t *testing.T, s sink.Sink, events ...verdict.Event) (*Counts, *observer.ObservedLogs) {
+	t.Helper()
+	return DeliverWith(t, s, configretry.NewDefaultBackOffConfig(), events...)
 }
 
-// Deliver publishes the events through a real queue of s and waits until it
-// has delivered them; it returns the counts and the queue's logs.
-func Deliver(t *testing.T, s sink.Sink, events ...verdict.Event) (*Counts, *observer.ObservedLogs) {
+// DeliverWith is Deliver with the given retries.
+func DeliverWith(t *testing.T, s sink.Sink, retry configretry.BackOffConfig, events ...verdict.Event) (*Counts, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	counts := &Counts{}
-	q := sink.NewQueue("test", s, 100, Retry, zap.New(core), counts)
+	clock := clockwork.NewFakeClock()
+	q := sink.NewQueue(s, sink.QueueSettings{Name: "test", Size: 100, Retry: retry, Clock: clock, Logger: zap.New(core), Telemetry: counts})
 	for _, e := range events {
 		q.Publish(e)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, q.Shutdown(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		assert.NoError(t, q.Shutdown(context.Background()))
+	}()
+	clocktest.AdvanceUntil(clock, 100*time.Millisecond, done)
 	return counts, logs
 }
 
-// Answer writes a canned JSON answer with extra headers.
-func Answer(code int, headers map[string]string, body string) func(http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		for k, v := range headers {
-			w.Header().Set(k, v)
+// Waits are how long the queue waited before each retry, from its logs.
+func Waits(logs *observer.ObservedLogs) []time.Duration {
+	var waits []time.Duration
+	for _, entry := range logs.FilterMessage("Retrying").All() {
+		if d, ok := entry.ContextMap()["after"].(time.Duration); ok {
+			waits = append(waits, d)
 		}
-		Reply(w, code, body)
 	}
-}
-
-// Reply writes a JSON answer.
-func Reply(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
+	return waits
 }

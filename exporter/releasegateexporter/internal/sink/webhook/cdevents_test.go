@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/fakehost"
 )
 
 // envelope is a structured-mode CloudEvent as received.
@@ -70,24 +70,22 @@ type received struct {
 // that arrived, checked as a structured-mode receiver would, with their
 // CDEvents.
 func cdevents(t *testing.T, events ...verdict.Event) ([]envelope, []received) {
-	r := newReceiver(t)
-	cfg := testConfig(r.URL, FormatCDEvents)
-	cfg.Secret = testSecret
-	send(t, newSink(t, cfg), events...)
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{Secret: testSecret})
+	send(t, newSink(t, clientOf(hook.URL), Settings{Secret: testSecret, CDEvents: true, Source: testSource}), events...)
 
 	var envelopes []envelope
 	var cds []received
-	for _, req := range r.received() {
-		assert.Equal(t, "application/cloudevents+json", req.header.Get("Content-Type"))
-		assert.True(t, Verify(testSecret, req.body, req.header.Get("X-Releasegate-Signature-256")))
+	for _, req := range hook.Requests() {
+		assert.Equal(t, "application/cloudevents+json", req.Header.Get("Content-Type"))
+		assert.True(t, Verify(testSecret, req.Body, req.Header.Get("X-Releasegate-Signature-256")))
 
 		// The CloudEvents SDK reads it back as a valid event.
 		var ce cloudevents.Event
-		require.NoError(t, json.Unmarshal(req.body, &ce))
+		require.NoError(t, json.Unmarshal(req.Body, &ce))
 		require.NoError(t, ce.Validate())
 
 		var env envelope
-		require.NoError(t, json.Unmarshal(req.body, &env))
+		require.NoError(t, json.Unmarshal(req.Body, &env))
 		var cd received
 		require.NoError(t, json.Unmarshal(env.Data, &cd))
 		envelopes = append(envelopes, env)
@@ -295,26 +293,15 @@ func TestCDEventsSchema(t *testing.T) {
 	})))
 }
 
-// schemaDir finds shared/cdevents-v0.5.1 in a directory above this one:
-// CI checks it out next to the repository.
+// schemaDir is where CI checks the CDEvents v0.5.1 schemas out: in
+// ../shared beside the repository, whose root is five levels above this
+// package. Without them the test fails: it would pass saying nothing.
 func schemaDir(t *testing.T) string {
-	const rel = "shared/cdevents-v0.5.1"
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if info, err := os.Stat(filepath.Join(dir, rel)); err == nil && info.IsDir() {
-			return filepath.Join(dir, rel)
-		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	want := filepath.Join(wd, "..", "..", "..", "..", "..", "..", rel)
-	if top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err == nil {
-		want = filepath.Join(filepath.Dir(strings.TrimSpace(string(top))), rel)
-	}
-	t.Skipf("CDEvents schemas not found at %s: they come with the CI checkout's ../shared folder", filepath.Clean(want))
-	return ""
+	dir := filepath.Join("..", "..", "..", "..", "..", "..", "shared", "cdevents-v0.5.1")
+	info, err := os.Stat(dir)
+	require.NoError(t, err, "the CDEvents schemas come with the checkout's ../shared folder")
+	require.True(t, info.IsDir(), "%s is not a directory", dir)
+	return dir
 }
 
 // compileSchemas compiles the schema of each CDEvents type, with every file

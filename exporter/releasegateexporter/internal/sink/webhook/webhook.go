@@ -10,10 +10,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
+
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
@@ -27,41 +27,45 @@ const (
 	SignatureHeader = "X-Releasegate-Signature-256"
 
 	signaturePrefix = "sha256="
-	// maxErrorBody bounds what is read of a failed answer for its message.
-	maxErrorBody = 1024
 )
+
+// Settings are what a webhook sink posts, and where.
+type Settings struct {
+	// Endpoint is the URL posted to; it may carry a token, and is never
+	// shown.
+	Endpoint string
+	// Secret, when set, signs every body in SignatureHeader.
+	Secret configopaque.String
+	// CDEvents posts CloudEvents carrying CDEvents test events instead of
+	// the run as the verdict API returns it.
+	CDEvents bool
+	// Source is the CloudEvents and CDEvents source of the CDEvents.
+	Source string
+}
 
 // Sink posts run events to a webhook.
 type Sink struct {
 	client   *http.Client
 	endpoint string
 	secret   []byte
-	format   Format
+	cdevents bool
 	source   string
 }
 
 var _ sink.Sink = (*Sink)(nil)
 
-// New returns the sink of cfg, posting with client (built from
-// cfg.ClientConfig, so that headers, auth and TLS apply). source is the
-// CloudEvents and CDEvents source of the cdevents format.
-func New(cfg *Config, client *http.Client, source string) (*Sink, error) {
-	if err := sink.CheckEndpoint(cfg.ClientConfig.Endpoint); err != nil {
-		return nil, err
-	}
-	switch cfg.Format {
-	case FormatJSON:
-	case FormatCDEvents:
+// New returns a sink posting with client, which brings the configured
+// headers, auth and TLS.
+func New(client *http.Client, set Settings) (*Sink, error) {
+	if set.CDEvents {
 		// CloudEvents require a non-empty URI-reference.
-		if _, err := url.Parse(source); err != nil || source == "" {
-			return nil, fmt.Errorf("source: must be a non-empty URI reference, got %q", source)
+		if _, err := url.Parse(set.Source); err != nil || set.Source == "" {
+			return nil, fmt.Errorf("source: must be a non-empty URI reference, got %q", set.Source)
 		}
-	default:
-		return nil, fmt.Errorf("format: must be %s or %s, got %q", FormatJSON, FormatCDEvents, cfg.Format)
 	}
-	s := &Sink{client: client, endpoint: cfg.ClientConfig.Endpoint, format: cfg.Format, source: source}
-	if cfg.Secret != "" {
-		s.secret = []byte(cfg.Secret)
+	s := &Sink{client: client, endpoint: set.Endpoint, cdevents: set.CDEvents, source: set.Source}
+	if set.Secret != "" {
+		s.secret = []byte(set.Secret)
 	}
 	return s, nil
 }
@@ -73,7 +77,7 @@ func (s *Sink) Messages(e verdict.Event) ([]sink.Message, error) {
 	if e.Kind != verdict.RunStarted && e.Kind != verdict.RunFinished {
 		return nil, nil
 	}
-	if s.format == FormatCDEvents {
+	if s.cdevents {
 		return s.cdeventMessages(e)
 	}
 	// Marshalled now, so that every attempt sends the same bytes under the
@@ -100,30 +104,15 @@ func (s *Sink) message(what, contentType string, body []byte, event string) sink
 	return sink.Message{
 		What: what,
 		Send: func(ctx context.Context) error {
-			return sink.Post(ctx, s.client, s.endpoint, header, body, statusError)
+			return sink.Post(ctx, s.client, s.endpoint, header, body, reject)
 		},
 	}
 }
 
-// statusError classifies a failed answer: a 4xx other than 408 and 429 is
-// permanent, anything else worth retrying, after the Retry-After the
-// receiver asked for on 429 and 503.
-func statusError(resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	err := &sink.StatusError{
-		Code:    resp.StatusCode,
-		Message: sink.Truncate(strings.Join(strings.Fields(string(body)), " "), 200),
-	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		if wait, ok := sink.RetryAfterHeader(resp.Header); ok {
-			return sink.RetryAfter(err, wait)
-		}
-	case code == http.StatusRequestTimeout:
-	case code >= 400 && code < 500:
-		return sink.Permanent(err)
-	}
-	return err
+// reject reads a receiver's error answer as plain text, and what it means
+// as HTTP defines it.
+func reject(resp *http.Response) error {
+	return sink.Classify(sink.ReadError(resp, sink.Text), resp.Header)
 }
 
 func sign(secret, body []byte) string {

@@ -3,27 +3,22 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/sinktest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/fakehost"
 )
 
 const (
@@ -70,87 +65,29 @@ func finishedRun() verdict.Run {
 	return run
 }
 
-type request struct {
-	method string
-	header http.Header
-	body   []byte
-}
-
-// receiver is a webhook endpoint that records what it receives and answers
-// with the given answers in turn, then with its fallback (200 unless set).
-type receiver struct {
-	*httptest.Server
-
-	mu       sync.Mutex
-	requests []request
-	answers  []answer
-	fallback answer
-}
-
-type answer struct {
-	status     int
-	retryAfter string
-	body       string
-}
-
-func newReceiver(t *testing.T, answers ...answer) *receiver {
-	r := &receiver{answers: answers, fallback: answer{status: http.StatusOK}}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(req.Body)
-		assert.NoError(t, err)
-		r.mu.Lock()
-		r.requests = append(r.requests, request{req.Method, req.Header.Clone(), body})
-		a := r.fallback
-		if len(r.answers) > 0 {
-			a, r.answers = r.answers[0], r.answers[1:]
-		}
-		r.mu.Unlock()
-		if a.retryAfter != "" {
-			w.Header().Set("Retry-After", a.retryAfter)
-		}
-		w.WriteHeader(a.status)
-		_, _ = io.WriteString(w, a.body)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-// always makes a receiver answer a to every request.
-func always(t *testing.T, a answer) *receiver {
-	r := newReceiver(t)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fallback = a
-	return r
-}
-
-func (r *receiver) received() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.requests)
-}
-
 // newSink builds the sink as the exporter does: the client comes from the
 // confighttp settings, so their headers and timeout apply.
-func newSink(t *testing.T, cfg *Config) *Sink {
-	require.NoError(t, cfg.Check())
-	client, err := cfg.ClientConfig.ToClient(t.Context(), componenttest.NewNopHost().GetExtensions(), componenttest.NewNopTelemetrySettings())
+func newSink(t *testing.T, client confighttp.ClientConfig, set Settings) *Sink {
+	t.Helper()
+	c, err := client.ToClient(t.Context(), componenttest.NewNopHost().GetExtensions(), componenttest.NewNopTelemetrySettings())
 	require.NoError(t, err)
-	t.Cleanup(client.CloseIdleConnections)
-	s, err := New(cfg, client, testSource)
+	t.Cleanup(c.CloseIdleConnections)
+	set.Endpoint = client.Endpoint
+	s, err := New(c, set)
 	require.NoError(t, err)
 	return s
 }
 
-func testConfig(endpoint string, format Format) *Config {
-	cfg := NewDefaultConfig()
-	cfg.ClientConfig.Endpoint = endpoint
-	cfg.Format = format
-	return &cfg
+func clientOf(endpoint string) confighttp.ClientConfig {
+	client := confighttp.NewDefaultClientConfig()
+	client.Endpoint = endpoint
+	client.Timeout = 10 * time.Second
+	return client
 }
 
 // send delivers the messages of every event once, in order.
 func send(t *testing.T, s *Sink, events ...verdict.Event) {
+	t.Helper()
 	for _, e := range events {
 		messages, err := s.Messages(e)
 		require.NoError(t, err)
@@ -168,47 +105,44 @@ func runEvents() []verdict.Event {
 }
 
 func TestJSON(t *testing.T) {
-	r := newReceiver(t)
-	cfg := testConfig(r.URL+"/hooks/releasegate", FormatJSON)
-	cfg.Secret = testSecret
-	cfg.ClientConfig.Headers = configopaque.MapList{{Name: "X-Team", Value: "checkout"}}
-	s := newSink(t, cfg)
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{Secret: testSecret, Authorization: "Bearer checkout"})
+	client := clientOf(hook.URL + "/hooks/releasegate")
+	client.Headers = configopaque.MapList{{Name: "Authorization", Value: "Bearer checkout"}}
+	s := newSink(t, client, Settings{Secret: testSecret})
 
 	events := runEvents()
 	send(t, s, events...)
 
-	got := r.received()
+	assert.Equal(t, []string{"run.started", "run.finished"}, hook.Events())
+	got := hook.Requests()
 	require.Len(t, got, 2)
-	for i, want := range []string{"run.started", "run.finished"} {
-		req := got[i]
-		assert.Equal(t, http.MethodPost, req.method)
-		assert.Equal(t, "application/json", req.header.Get("Content-Type"))
-		assert.Equal(t, want, req.header.Get("X-Releasegate-Event"))
-		assert.Equal(t, "checkout", req.header.Get("X-Team"))
+	for i, req := range got {
+		assert.Equal(t, http.MethodPost, req.Method)
+		assert.Equal(t, "/hooks/releasegate", req.Path)
+		assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
 
 		body, err := json.Marshal(events[i].Run)
 		require.NoError(t, err)
-		assert.JSONEq(t, string(body), string(req.body))
-		assert.Equal(t, body, req.body)
+		assert.Equal(t, body, req.Body, "the run as the verdict API returns it")
 
-		signature := req.header.Get("X-Releasegate-Signature-256")
+		signature := req.Header.Get("X-Releasegate-Signature-256")
 		assert.Regexp(t, `^sha256=[0-9a-f]{64}$`, signature)
-		assert.True(t, Verify(testSecret, req.body, signature))
-		assert.False(t, Verify("another secret", req.body, signature))
-		assert.False(t, Verify(testSecret, append(req.body, ' '), signature))
+		assert.True(t, Verify(testSecret, req.Body, signature))
+		assert.False(t, Verify("another secret", req.Body, signature))
+		assert.False(t, Verify(testSecret, append(req.Body, ' '), signature))
 	}
 }
 
 func TestJSONWithoutSecret(t *testing.T) {
-	r := newReceiver(t)
-	s := newSink(t, testConfig(r.URL, FormatJSON))
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	s := newSink(t, clientOf(hook.URL), Settings{})
 
 	send(t, s, runEvents()...)
 
-	got := r.received()
+	got := hook.Requests()
 	require.Len(t, got, 2)
 	for _, req := range got {
-		assert.NotContains(t, req.header, "X-Releasegate-Signature-256")
+		assert.NotContains(t, req.Header, "X-Releasegate-Signature-256")
 	}
 }
 
@@ -222,9 +156,9 @@ func TestVerify(t *testing.T) {
 }
 
 func TestAbandonedRunIsNotPosted(t *testing.T) {
-	for _, format := range []Format{FormatJSON, FormatCDEvents} {
-		t.Run(string(format), func(t *testing.T) {
-			s, err := New(testConfig("http://localhost:1", format), http.DefaultClient, testSource)
+	for _, cdevents := range []bool{false, true} {
+		t.Run(fmt.Sprint("cdevents ", cdevents), func(t *testing.T) {
+			s, err := New(http.DefaultClient, Settings{Endpoint: "http://localhost:1", CDEvents: cdevents, Source: testSource})
 			require.NoError(t, err)
 			messages, err := s.Messages(verdict.Event{Kind: verdict.RunAbandoned, Time: finishedAt, Run: startedRun()})
 			assert.NoError(t, err)
@@ -234,124 +168,93 @@ func TestAbandonedRunIsNotPosted(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	_, err := New(testConfig("http://localhost:1", "xml"), http.DefaultClient, testSource)
-	assert.EqualError(t, err, `format: must be json or cdevents, got "xml"`)
-	_, err = New(testConfig("http://localhost:1", FormatCDEvents), http.DefaultClient, "")
-	assert.ErrorContains(t, err, "source: must be a non-empty URI reference")
-	_, err = New(testConfig("localhost:1/T0K3N", FormatJSON), http.DefaultClient, testSource)
-	assert.EqualError(t, err, "endpoint: must be an http or https URL")
+	_, err := New(http.DefaultClient, Settings{Endpoint: "http://localhost:1", CDEvents: true})
+	assert.EqualError(t, err, `source: must be a non-empty URI reference, got ""`)
+	_, err = New(http.DefaultClient, Settings{Endpoint: "http://localhost:1"})
+	assert.NoError(t, err, "json needs no source")
 }
 
-func TestStatuses(t *testing.T) {
-	tests := []struct {
-		answer    answer
-		permanent bool
-		// asked is whether the answer asks to wait longer than the queue's
-		// retries may last: the queue gives up at once instead of retrying.
-		asked bool
-	}{
-		{answer: answer{status: http.StatusBadRequest, body: "bad\n payload"}, permanent: true},
-		{answer: answer{status: http.StatusUnauthorized}, permanent: true},
-		{answer: answer{status: http.StatusNotFound}, permanent: true},
-		{answer: answer{status: http.StatusRequestTimeout}},
-		{answer: answer{status: http.StatusTooManyRequests}},
-		{answer: answer{status: http.StatusTooManyRequests, retryAfter: "7"}, asked: true},
-		{answer: answer{status: http.StatusServiceUnavailable, retryAfter: "2"}, asked: true},
-		{answer: answer{status: http.StatusServiceUnavailable, retryAfter: "Wed, 21 Oct 2015 07:28:00 GMT"}},
-		{answer: answer{status: http.StatusInternalServerError, body: "oops"}},
-		{answer: answer{status: http.StatusBadGateway}},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d %s", tt.answer.status, tt.answer.retryAfter), func(t *testing.T) {
-			r := always(t, tt.answer)
-			s := newSink(t, testConfig(r.URL, FormatJSON))
-			messages, err := s.Messages(runEvents()[0])
-			require.NoError(t, err)
-			require.Len(t, messages, 1)
+// Every answer but a 2xx is an error with the receiver's message, on one
+// line; sink.Classify says what it means.
+func TestErrorAnswers(t *testing.T) {
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	s := newSink(t, clientOf(hook.URL), Settings{})
+	for _, a := range []fakehost.Answer{
+		{Code: http.StatusBadRequest, Body: "bad\n payload"},
+		{Code: http.StatusUnauthorized},
+		{Code: http.StatusRequestTimeout},
+		{Code: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"7"}}},
+		{Code: http.StatusInternalServerError, Body: "oops"},
+	} {
+		hook.AnswerFirst(a)
+		messages, err := s.Messages(runEvents()[0])
+		require.NoError(t, err)
+		require.Len(t, messages, 1)
 
-			err = messages[0].Send(t.Context())
-			var status *sink.StatusError
-			require.ErrorAs(t, err, &status)
-			assert.Equal(t, tt.answer.status, status.Code)
-			assert.Equal(t, strings.Join(strings.Fields(tt.answer.body), " "), status.Message)
-
-			// The queue is what tells the kinds of errors apart.
-			tel := &sinktest.Counts{}
-			retry := configretry.BackOffConfig{Enabled: true, InitialInterval: 10 * time.Millisecond, MaxInterval: 10 * time.Millisecond, Multiplier: 1, MaxElapsedTime: 100 * time.Millisecond}
-			q := sink.NewQueue("test", s, 1, retry, zap.NewNop(), tel)
-			q.Publish(runEvents()[0])
-			require.NoError(t, q.Shutdown(t.Context()))
-			assert.Equal(t, int64(1), tel.Failures.Load())
-			if tt.permanent || tt.asked {
-				assert.Zero(t, tel.Retries.Load())
-				assert.Len(t, r.received(), 2)
-			} else {
-				assert.Positive(t, tel.Retries.Load())
-			}
-		})
+		err = messages[0].Send(t.Context())
+		want := sink.Classify(&sink.StatusError{Code: a.Code, Message: strings.Join(strings.Fields(a.Body), " ")}, a.Header)
+		assert.Equal(t, want, err)
 	}
 }
 
 func TestDeliveryRetries(t *testing.T) {
-	r := newReceiver(t, answer{status: http.StatusServiceUnavailable})
-	s := newSink(t, testConfig(r.URL, FormatJSON))
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{Secret: testSecret})
+	hook.AnswerFirst(fakehost.Answer{Code: http.StatusServiceUnavailable})
+	s := newSink(t, clientOf(hook.URL), Settings{Secret: testSecret})
 
 	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
 
 	assert.Equal(t, int64(1), tel.Delivered.Load())
 	assert.Equal(t, int64(1), tel.Retries.Load())
 	assert.Zero(t, tel.Failures.Load())
-	got := r.received()
+	got := hook.Requests()
 	require.Len(t, got, 2)
-	assert.Equal(t, got[0].body, got[1].body, "a retry sends the same body")
-	assert.Equal(t, got[0].header.Get("X-Releasegate-Signature-256"), got[1].header.Get("X-Releasegate-Signature-256"))
+	assert.Equal(t, got[0].Body, got[1].Body, "a retry sends the same body")
+	assert.Equal(t, got[0].Header.Get("X-Releasegate-Signature-256"), got[1].Header.Get("X-Releasegate-Signature-256"))
 }
 
 func TestDeliveryRetryAfter(t *testing.T) {
-	r := newReceiver(t, answer{status: http.StatusTooManyRequests, retryAfter: "1"})
-	s := newSink(t, testConfig(r.URL, FormatJSON))
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	hook.AnswerFirst(fakehost.Answer{Code: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
+	s := newSink(t, clientOf(hook.URL), Settings{})
 
-	start := time.Now()
-	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
+	tel, logs := sinktest.Deliver(t, s, runEvents()[0])
 
 	assert.Equal(t, int64(1), tel.Delivered.Load())
 	assert.Equal(t, int64(1), tel.Retries.Load())
-	assert.GreaterOrEqual(t, time.Since(start), time.Second, "waits as asked, not the 10ms backoff")
-	assert.Len(t, r.received(), 2)
+	assert.Equal(t, []time.Duration{time.Second}, sinktest.Waits(logs), "waits as asked, not the backoff")
+	assert.Len(t, hook.Requests(), 2)
 }
 
 func TestDeliveryFailsPermanently(t *testing.T) {
-	r := newReceiver(t, answer{status: http.StatusBadRequest, body: `{"error": "unknown hook"}`})
-	s := newSink(t, testConfig(r.URL, FormatJSON))
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	hook.AnswerFirst(fakehost.Answer{Code: http.StatusBadRequest, Body: `{"error": "unknown hook"}`})
+	s := newSink(t, clientOf(hook.URL), Settings{})
 
 	tel, _ := sinktest.Deliver(t, s, runEvents()[0])
 
 	assert.Zero(t, tel.Delivered.Load())
 	assert.Zero(t, tel.Retries.Load())
 	assert.Equal(t, int64(1), tel.Failures.Load())
-	assert.Len(t, r.received(), 1)
+	assert.Len(t, hook.Requests(), 1)
 }
 
 // The secret, and a token in the endpoint, stay out of every error, name
 // and log line, whatever goes wrong.
 func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 	const token = "T0K3N-in-the-url"
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
-	endpoints := map[string]string{
-		"unavailable": always(t, answer{status: http.StatusServiceUnavailable, body: "try later"}).URL,
-		"bad request": always(t, answer{status: http.StatusBadRequest, body: "bad request"}).URL,
-		"unreachable": closed.URL,
-	}
+	unavailable := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	unavailable.SetHealth(fakehost.Unavailable)
+	refusing := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	refusing.SetHealth(fakehost.Refusing)
+	badRequest := fakehost.NewWebhook(t, fakehost.WebhookChecks{URLToken: "another token"})
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = time.Minute
 
-	for name, endpoint := range endpoints {
-		for _, format := range []Format{FormatJSON, FormatCDEvents} {
-			t.Run(name+" "+string(format), func(t *testing.T) {
-				cfg := testConfig(endpoint+"/hooks/"+token+"?token="+token, format)
-				cfg.Secret = testSecret
-				cfg.RetryOnFailure.InitialInterval = 10 * time.Millisecond
-				cfg.RetryOnFailure.MaxElapsedTime = 50 * time.Millisecond
-				s := newSink(t, cfg)
+	for name, endpoint := range map[string]string{"unavailable": unavailable.URL, "unauthorized": badRequest.URL, "unreachable": refusing.URL} {
+		for _, cdevents := range []bool{false, true} {
+			t.Run(fmt.Sprint(name, " cdevents ", cdevents), func(t *testing.T) {
+				s := newSink(t, clientOf(endpoint+"/hooks/"+token+"?token="+token), Settings{Secret: testSecret, CDEvents: cdevents, Source: testSource})
 
 				var texts []string
 				for _, e := range runEvents() {
@@ -364,13 +267,7 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 					}
 				}
 
-				core, logs := observer.New(zapcore.DebugLevel)
-				tel := &sinktest.Counts{}
-				q := sink.NewQueue("webhook", s, 10, cfg.RetryOnFailure, zap.New(core), tel)
-				for _, e := range runEvents() {
-					q.Publish(e)
-				}
-				require.NoError(t, q.Shutdown(t.Context()))
+				tel, logs := sinktest.DeliverWith(t, s, retry, runEvents()...)
 				assert.Positive(t, tel.Failures.Load())
 				require.NotZero(t, logs.Len())
 				for _, entry := range logs.All() {

@@ -1,0 +1,388 @@
+// Package runstore holds the runs the releasegate exporter judges, and
+// their rules: recording annotated spans into each run's gates, finishing
+// runs (on request, when idle, at their longest), deciding verdicts, failing
+// fast, forgetting runs after retention, the events CI status sinks
+// publish, and what storage keeps of runs across restarts.
+//
+// A Store is safe for concurrent use. Its lock is private, and every method
+// holds it for its own duration only, except Snapshot, which takes it a few
+// runs at a time, and Samples, which copies under it and leaves the rest to
+// its caller. Nothing of a run escapes the lock but copies: views, samples
+// and stored records.
+package runstore
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/releasegate/releasegate/annotation"
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+)
+
+// Limits bound what a store holds and for how long.
+type Limits struct {
+	// IdleTimeout finishes a run that received no span for this long.
+	IdleTimeout time.Duration
+	// MaxRunDuration finishes a run this long after its first span.
+	MaxRunDuration time.Duration
+	// Retention is how long a finished run is held.
+	Retention time.Duration
+	// MaxRuns bounds the runs held, open and finished.
+	MaxRuns int
+}
+
+// Settings configure a store.
+type Settings struct {
+	Limits
+	// Now is the store's clock; nil means time.Now.
+	Now func() time.Time
+	// Events keeps the runs' events for TakeEvents. Without CI status
+	// sinks to take them, leave it off: they would pile up.
+	Events bool
+}
+
+// Store holds the runs of one gates document.
+type Store struct {
+	gates  *config.Gates
+	limits Limits
+	now    func() time.Time
+	events bool
+
+	mu       sync.Mutex
+	opened   uint64 // runs opened so far: the next run's seq
+	runs     map[string]*run
+	finished []*run // in the order they finished: retention and eviction take the oldest first
+	outbox   []verdict.Event
+}
+
+// New returns an empty store of the gates' runs.
+func New(gates *config.Gates, set Settings) *Store {
+	now := set.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{gates: gates, limits: set.Limits, now: now, events: set.Events, runs: make(map[string]*run)}
+}
+
+// Tally is what a call did that self-telemetry counts.
+type Tally struct {
+	Opened, Evicted int64 // runs
+	// Spans ignored: without a run annotation, with annotations of the
+	// wrong type, with a run key the store does not hold (InvalidRun);
+	// spans of new runs refused at MaxRuns; spans of finished runs.
+	NoRun, Malformed, InvalidRun, Refused, Late int64
+	// UnknownGates counts gate names the gates document lacks.
+	UnknownGates int64
+}
+
+// Record aggregates the annotated spans of a batch into their runs.
+func (s *Store) Record(td ptrace.Traces) Tally {
+	var t Tally
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last *run // spans of a batch mostly share a run
+	for _, rs := range td.ResourceSpans().All() {
+		resource := rs.Resource().Attributes()
+		var learned *run // the run that learned from this resource last
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				attrs := span.Attributes()
+				key, ok := attrs.Get(annotation.Run)
+				if !ok {
+					t.NoRun++
+					continue
+				}
+				matched, ok := attrs.Get(annotation.Matched)
+				if key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !ok || matched.Type() != pcommon.ValueTypeSlice {
+					t.Malformed++
+					continue
+				}
+				r := last
+				if r == nil || r.key != key.Str() {
+					if r = s.runs[key.Str()]; r == nil {
+						if !ValidRunKey(key.Str()) {
+							t.InvalidRun++
+							continue
+						}
+						if r = s.open(key.Str(), now, &t); r == nil {
+							t.Refused++
+							continue
+						}
+					}
+					last = r
+				}
+				r.unsaved = true
+				if !r.isOpen() {
+					r.lateSpans++
+					t.Late++
+					continue
+				}
+				s.recordSpan(r, span, matched.Slice(), &t)
+				if learned != r { // once a resource, not once a span
+					r.facts.learn(resource)
+					learned = r
+				}
+				r.facts.learn(attrs)
+				r.lastSpan, r.changed = now, true
+			}
+		}
+	}
+	return t
+}
+
+func (s *Store) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t *Tally) {
+	duration := time.Duration(int64(span.EndTimestamp()) - int64(span.StartTimestamp()))
+	isError := span.Status().Code() == ptrace.StatusCodeError
+	for _, name := range matched.All() {
+		if g := s.gateOf(r, name, t); g != nil {
+			g.spans++
+			g.durations.add(duration)
+			if isError {
+				g.errorSpans++
+			}
+		}
+	}
+	attrs := span.Attributes()
+	errored, hasErrored := attrs.Get(annotation.Errored)
+	hasErrored = hasErrored && errored.Type() == pcommon.ValueTypeSlice
+	if hasErrored {
+		for _, name := range errored.Slice().All() {
+			if g := s.gateOf(r, name, nil); g != nil {
+				g.evalErrors++
+			}
+		}
+	}
+	v, ok := attrs.Get(annotation.Violated)
+	if !ok || v.Type() != pcommon.ValueTypeSlice {
+		return
+	}
+	for _, name := range v.Slice().All() {
+		g := s.gateOf(r, name, nil)
+		if g == nil {
+			continue
+		}
+		g.violations++
+		if len(g.exemplars) < maxExemplars {
+			i, _ := s.gates.Lookup(name.Str())
+			condition := s.gates.At(i).Assert
+			if hasErrored && contains(errored.Slice(), name.Str()) {
+				condition = "could not evaluate " + condition
+			}
+			g.exemplars = append(g.exemplars, verdict.Exemplar{
+				TraceID:   span.TraceID().String(),
+				SpanID:    span.SpanID().String(),
+				Name:      cut(span.Name(), maxExemplarName),
+				Condition: condition,
+			})
+		}
+	}
+}
+
+// gateOf returns the run's state of the named gate. An unknown name (a
+// sidecar with a newer gates file) is counted, when t is given, and
+// reported with the run unless it is longer than a gate name can be.
+func (s *Store) gateOf(r *run, name pcommon.Value, t *Tally) *gate {
+	i, ok := s.gates.Lookup(name.Str())
+	if ok {
+		return &r.gates[i]
+	}
+	if t != nil {
+		t.UnknownGates++
+		r.addUnknownGate(name.Str())
+	}
+	return nil
+}
+
+func contains(names pcommon.Slice, name string) bool {
+	for _, v := range names.All() {
+		if v.Str() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// open opens a new run of key, which must be valid. Past MaxRuns the
+// oldest finished run makes room; with none finished, the new run is
+// refused (nil).
+func (s *Store) open(key string, now time.Time, t *Tally) *run {
+	if len(s.runs) >= s.limits.MaxRuns {
+		if len(s.finished) == 0 {
+			return nil
+		}
+		s.forgetOldest()
+		t.Evicted++
+	}
+	s.opened++
+	r := newRun(key, s.opened, now, s.gates.Len())
+	s.runs[key] = r
+	t.Opened++
+	return r
+}
+
+// Sweep finishes the runs that went idle or reached MaxRunDuration, fails
+// fast the gates whose fail condition holds for good, and forgets the runs
+// whose retention is over. It returns why each run it finished finished.
+func (s *Store) Sweep() []verdict.FinishCause {
+	var finished []verdict.FinishCause
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runs {
+		if !r.isOpen() {
+			continue
+		}
+		s.announce(r, now)
+		switch {
+		case now.Sub(r.idleSince()) >= s.limits.IdleTimeout:
+			s.finish(r, verdict.FinishedIdle, now)
+			finished = append(finished, verdict.FinishedIdle)
+		case now.Sub(r.started) >= s.limits.MaxRunDuration:
+			s.finish(r, verdict.FinishedAtMaxDuration, now)
+			finished = append(finished, verdict.FinishedAtMaxDuration)
+		case r.changed:
+			r.changed, r.unsaved = false, true // a gate may fail fast
+			for i := range r.gates {
+				r.gates[i].failFast(s.gates.At(i), r.elapsed(now))
+			}
+		}
+	}
+	for len(s.finished) > 0 && now.Sub(s.finished[0].finished) >= s.limits.Retention {
+		s.forgetOldest()
+	}
+	return finished
+}
+
+// forgetOldest forgets the run that finished first. Its slot is cleared,
+// or the backing array would keep the run, and its durations, alive.
+func (s *Store) forgetOldest() {
+	delete(s.runs, s.finished[0].key)
+	s.finished[0] = nil
+	s.finished = s.finished[1:]
+}
+
+// finish ends a run: every gate still pending gets its final verdict.
+func (s *Store) finish(r *run, cause verdict.FinishCause, now time.Time) {
+	s.announce(r, now)
+	r.finished, r.cause, r.unsaved = now, cause, true
+	for i := range r.gates {
+		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
+	}
+	s.finished = append(s.finished, r)
+	s.emit(verdict.RunFinished, r, now)
+}
+
+// announce emits a run's RunStarted event once. Runs are announced by the
+// sweep rather than when they open, to keep that off the span path and to
+// let the first spans tell the run's commit.
+func (s *Store) announce(r *run, now time.Time) {
+	if !r.announced {
+		r.announced, r.unsaved = true, true
+		s.emit(verdict.RunStarted, r, now)
+	}
+}
+
+func (s *Store) emit(kind verdict.EventKind, r *run, now time.Time) {
+	if s.events {
+		s.outbox = append(s.outbox, verdict.Event{Kind: kind, Time: now, Run: s.view(r, now, true)})
+	}
+}
+
+// TakeEvents hands over the events emitted since the last call, in order.
+func (s *Store) TakeEvents() []verdict.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events := s.outbox
+	s.outbox = nil
+	return events
+}
+
+// Abandon emits RunAbandoned for the runs still open: the collector is
+// shutting down and will not decide them.
+func (s *Store) Abandon() {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runs {
+		if r.isOpen() {
+			s.announce(r, now)
+			s.emit(verdict.RunAbandoned, r, now)
+		}
+	}
+}
+
+// Finish's answers for a run it cannot open.
+var (
+	ErrFull          = errors.New("max_runs runs are open")
+	ErrInvalidRunKey = errors.New("not a run key the exporter holds")
+)
+
+// Finished is what Finish did.
+type Finished struct {
+	Run verdict.Run
+	// Now: this call finished the run, which was open (or unknown).
+	Now   bool
+	Tally Tally
+}
+
+// Finish finishes the run of key now, if it is open, and returns its view.
+// A run that never received a span is opened and finished at once, so its
+// gates get their no-data verdicts: no traffic is never a silent pass.
+func (s *Store) Finish(key string) (Finished, error) {
+	var f Finished
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.runs[key]
+	if r == nil {
+		if !ValidRunKey(key) {
+			return f, ErrInvalidRunKey
+		}
+		if r = s.open(key, now, &f.Tally); r == nil {
+			return f, ErrFull
+		}
+	}
+	if r.isOpen() {
+		s.finish(r, verdict.FinishedByAPI, now)
+		f.Now = true
+	}
+	f.Run = s.view(r, now, true)
+	return f, nil
+}
+
+// Get returns the view of one run.
+func (s *Store) Get(key string) (verdict.Run, bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[key]
+	if !ok {
+		return verdict.Run{}, false
+	}
+	return s.view(r, now, true), true
+}
+
+// List returns every run held, newest first, without their gates.
+func (s *Store) List() []verdict.Run {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runs := make([]*run, 0, len(s.runs))
+	for _, r := range s.runs {
+		runs = append(runs, r)
+	}
+	slices.SortFunc(runs, func(a, b *run) int { return cmp.Compare(b.seq, a.seq) })
+	views := make([]verdict.Run, len(runs))
+	for i, r := range runs {
+		views[i] = s.view(r, now, false)
+	}
+	return views
+}
