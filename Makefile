@@ -5,6 +5,7 @@ GO           ?= go
 TOOLS        := $(CURDIR)/.tools
 OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
+JAEGER       := $(TOOLS)/jaeger
 BINARY       := bin/otelcol-releasegate
 SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*') go.mod go.sum builder-config.yaml
 
@@ -43,12 +44,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/runstore
 
 # The end-to-end tests start the built distribution, send it spans with
-# telemetrygen and have a real Prometheus scrape it; they fail rather than
-# skip when a tool is missing.
-e2e: $(BINARY) $(TELEMETRYGEN) prometheus
+# telemetrygen, have a real Prometheus scrape it and a real Jaeger store its
+# spans; they fail rather than skip when a tool is missing.
+e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus
 	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
+		JAEGER=$(JAEGER) OCB=$(OCB) \
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
-		$(GO) test -count=1 -v ./e2e/...
+		$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
 # Go benchmarks of the components, then the releasegate processor side by
 # side with the contrib filter processor (module bench/), as a table.
@@ -87,6 +89,11 @@ $(OCB):
 
 $(TELEMETRYGEN):
 	GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+# Jaeger v2, at the version e2e/jaeger/go.mod pins (its UI is not embedded;
+# the tests use its HTTP API). About five minutes to build the first time.
+$(JAEGER): e2e/jaeger/go.mod
+	cd e2e/jaeger && $(GO) build -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
 clean:
 	rm -rf bin _build

@@ -15,8 +15,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// DefaultRun is the run key expression used when a document sets none.
-const DefaultRun = `resource["cicd.pipeline.run.id"] ?? attributes["cicd.pipeline.run.id"] ?? resource["service.version"]`
+// DefaultRun is the run key expression used when a document sets none: the
+// CI run id, as a resource or span attribute. Nothing else: a fallback that
+// ordinary traffic carries, such as service.version, would open runs for
+// every service that sends spans through a shared collector.
+const DefaultRun = `resource["cicd.pipeline.run.id"] ?? attributes["cicd.pipeline.run.id"]`
 
 // DefaultFail is the fail condition of a gate that sets none.
 const DefaultFail = "violations > 0"

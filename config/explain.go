@@ -169,11 +169,35 @@ func (c runCondition) explain(stats RunStats) string {
 	var terms []string
 	for _, cmp := range c.comparisons {
 		if cmp.holds(stats) {
-			a := aggregates[cmp.name]
-			terms = append(terms, fmt.Sprintf("%s %s %s %s", cmp.name, formatValue(a.kind, a.read(stats)), cmp.op, formatValue(a.kind, cmp.value)))
+			terms = append(terms, cmp.render(stats, cmp.op))
 		}
 	}
 	return strings.Join(terms, " and ")
+}
+
+// negated is the relation that holds when a comparison does not.
+var negated = map[string]string{">": "≤", ">=": "<", "<": "≥", "<=": ">", "==": "≠", "!=": "="}
+
+// compare renders every comparison with the observed value and the
+// relation that holds between them, "p95 425ms ≤ 800ms, violation_ratio 0%
+// ≤ 5%"; empty when the condition has none to show.
+func (c runCondition) compare(stats RunStats) string {
+	terms := make([]string, len(c.comparisons))
+	for i, cmp := range c.comparisons {
+		op := cmp.op
+		if !cmp.holds(stats) {
+			op = negated[op]
+		}
+		terms[i] = cmp.render(stats, op)
+	}
+	return strings.Join(terms, ", ")
+}
+
+// render is "p95 312ms > 250ms": the aggregate, its value for stats, op and
+// the constant.
+func (c comparison) render(stats RunStats, op string) string {
+	a := aggregates[c.name]
+	return fmt.Sprintf("%s %s %s %s", c.name, formatValue(a.kind, a.read(stats)), op, formatValue(a.kind, c.value))
 }
 
 func formatValue(kind aggregateKind, v float64) string {
@@ -215,3 +239,12 @@ func (cg *CompiledGate) ExplainFail(stats RunStats) string { return cg.fail.expl
 
 // ExplainWarn does for the warn condition what ExplainFail does for fail.
 func (cg *CompiledGate) ExplainWarn(stats RunStats) string { return cg.warn.explain(stats) }
+
+// CompareFail renders every term of the fail condition that compares an
+// aggregate with a constant, with its observed value and the relation that
+// holds: "p95 425ms ≤ 800ms, violation_ratio 0% ≤ 5%". It shows what a
+// gate that did not fail was checked against.
+func (cg *CompiledGate) CompareFail(stats RunStats) string { return cg.fail.compare(stats) }
+
+// CompareWarn does for the warn condition what CompareFail does for fail.
+func (cg *CompiledGate) CompareWarn(stats RunStats) string { return cg.warn.compare(stats) }

@@ -86,6 +86,8 @@ func exercise(t *testing.T, gates *Gates) {
 			_, _ = g.Warns(stats)
 			_ = g.ExplainFail(stats)
 			_ = g.ExplainWarn(stats)
+			_ = g.CompareFail(stats)
+			_ = g.CompareWarn(stats)
 		}
 	}
 }

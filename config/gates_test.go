@@ -181,7 +181,8 @@ func TestRunKey(t *testing.T) {
 	}{
 		{name: "resource run id", resource: map[string]any{"cicd.pipeline.run.id": "r-1", "service.version": "1.2"}, want: "r-1"},
 		{name: "span run id", resource: map[string]any{"service.version": "1.2"}, span: map[string]any{"cicd.pipeline.run.id": "r-2"}, want: "r-2"},
-		{name: "service version", resource: map[string]any{"service.version": "1.2"}, want: "1.2"},
+		{name: "service version is not a run", resource: map[string]any{"service.version": "1.2", "service.name": "jaeger"}, want: ""},
+		{name: "service version, asked for", run: `resource["cicd.pipeline.run.id"] ?? resource["service.version"]`, resource: map[string]any{"service.version": "1.2"}, want: "1.2"},
 		{name: "none", want: ""},
 		{name: "empty", resource: map[string]any{"cicd.pipeline.run.id": ""}, want: ""},
 		{name: "integer", resource: map[string]any{"cicd.pipeline.run.id": 1234}, want: "1234"},
@@ -262,7 +263,7 @@ func TestConcurrentEvaluation(t *testing.T) {
 		wg.Go(func() {
 			td := ptrace.NewTraces()
 			rs := td.ResourceSpans().AppendEmpty()
-			rs.Resource().Attributes().PutStr("service.version", fmt.Sprint("v", w))
+			rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", fmt.Sprint("v", w))
 			ss := rs.ScopeSpans().AppendEmpty()
 			span := ss.Spans().AppendEmpty()
 			span.SetKind(ptrace.SpanKindServer)

@@ -12,7 +12,7 @@ func TestParseRunChain(t *testing.T) {
 		want runChain
 		ok   bool
 	}{
-		{DefaultRun, runChain{lookups: []runLookup{{true, "cicd.pipeline.run.id"}, {false, "cicd.pipeline.run.id"}, {true, "service.version"}}}, true},
+		{DefaultRun, runChain{lookups: []runLookup{{true, "cicd.pipeline.run.id"}, {false, "cicd.pipeline.run.id"}}}, true},
 		{`attributes.run`, runChain{lookups: []runLookup{{false, "run"}}}, true},
 		{`resource["run"] ?? "none"`, runChain{lookups: []runLookup{{true, "run"}}, fallback: "none"}, true},
 		{`"none" ?? resource["run"]`, runChain{}, false},

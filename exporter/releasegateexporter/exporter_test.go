@@ -140,6 +140,8 @@ func TestAPI(t *testing.T) {
 	for _, key := range []string{"p50_ms", "p95_ms", "p99_ms", "max_ms", "violation_ratio"} {
 		assert.Contains(t, g["observed"], key)
 	}
+	passed := raw["gates"].([]any)[1].(map[string]any)
+	assert.Equal(t, []any{}, passed["exemplars"], "a list, empty, not null")
 }
 
 func TestAPIErrors(t *testing.T) {

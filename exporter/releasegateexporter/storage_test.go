@@ -97,7 +97,8 @@ func TestRunsSurviveARestart(t *testing.T) {
 	s.Record(runstoretest.Traces(spans...))
 	bad := runstoretest.Checkout("r-bad", 500*time.Millisecond)
 	bad.Matched = append(bad.Matched, "from-a-newer-gates-file")
-	s.Record(runstoretest.Traces(bad, runstoretest.Checkout("r-bad", 100*time.Millisecond), runstoretest.Span{Run: "r-bad", Name: "x", Matched: []string{"ratio"}, Violated: []string{"ratio"}}))
+	s.Record(runstoretest.Traces(bad, runstoretest.Checkout("r-bad", 100*time.Millisecond), runstoretest.Span{Run: "r-bad", Name: "x", Matched: []string{"ratio"}, Violated: []string{"ratio"}},
+		runstoretest.Span{Run: "r-bad", Name: "GET /", Matched: []string{"no-errors"}, Violated: []string{"no-errors"}}))
 	facts := runstoretest.Traces(runstoretest.Checkout("r-done", 120*time.Millisecond))
 	facts.ResourceSpans().At(0).Resource().Attributes().PutStr("vcs.ref.head.revision", "1a2b3c4d")
 	s.Record(facts)
@@ -123,6 +124,7 @@ func TestRunsSurviveARestart(t *testing.T) {
 	assert.Equal(t, 300, runstoretest.Gate(t, before["r-long"], "checkout-latency").Spans)
 	assert.NotNil(t, storedRunOf(t, client, "r-long").Gates[0].Sketch, "the sketch went through storage")
 	assert.NotEmpty(t, runstoretest.Gate(t, before["r-bad"], "checkout-latency").Exemplars)
+	assert.NotNil(t, runstoretest.Gate(t, before["r-bad"], "no-errors").FailedAt, "failed fast, while open")
 
 	// The newest first still, the order of retention kept, announcements
 	// not repeated.

@@ -16,7 +16,7 @@ import (
 
 type gateProcessor struct {
 	gates     *config.Gates
-	names     []string
+	keys      []string // the gates' annotation keys
 	telemetry *metadata.TelemetryBuilder
 	// Attribute sets per gate, built once so recording allocates none.
 	gateAttrs        []metric.AddOption
@@ -38,14 +38,16 @@ func newGateProcessor(set component.TelemetrySettings, gates *config.Gates) (*ga
 	}
 	n := gates.Len()
 	p := &gateProcessor{gates: gates, telemetry: telemetry}
+	names := make([]string, n)
 	for i := range n {
 		name := gates.At(i).Name
-		p.names = append(p.names, name)
+		names[i] = name
 		gate := attribute.String("gate", name)
 		p.gateAttrs = append(p.gateAttrs, metric.WithAttributeSet(attribute.NewSet(gate)))
 		p.matchErrorAttrs = append(p.matchErrorAttrs, metric.WithAttributeSet(attribute.NewSet(gate, attribute.String("expression", "match"))))
 		p.assertErrorAttrs = append(p.assertErrorAttrs, metric.WithAttributeSet(attribute.NewSet(gate, attribute.String("expression", "assert"))))
 	}
+	p.keys = annotation.Keys(names)
 	p.tallies.New = func() any {
 		return &tally{
 			matches:      make([]int64, n),
@@ -80,7 +82,7 @@ func (p *gateProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 					t.withoutRun++
 					continue
 				}
-				annotation.Write(span.Attributes(), r.Run, p.names, r.Matched, r.Violated, r.Errored)
+				annotation.Write(span.Attributes(), r.Run, p.keys, r.Matched, r.Violated, r.Errored)
 				for _, i := range r.Matched {
 					t.matches[i]++
 				}

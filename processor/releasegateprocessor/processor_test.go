@@ -2,6 +2,7 @@ package releasegateprocessor
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,16 +85,15 @@ func newProcessor(t *testing.T, gates string, next *consumertest.TracesSink) (pr
 	return p, tel
 }
 
-func stringSlice(t *testing.T, attrs pcommon.Map, key string) []string {
+// gateOutcomes are a span's gate annotations: gate name to outcome.
+func gateOutcomes(t *testing.T, attrs pcommon.Map) map[string]string {
 	t.Helper()
-	v, ok := attrs.Get(key)
-	if !ok {
-		return nil
-	}
-	require.Equal(t, pcommon.ValueTypeSlice, v.Type(), key)
-	var out []string
-	for _, e := range v.Slice().All() {
-		out = append(out, e.Str())
+	out := map[string]string{}
+	for k, v := range attrs.All() {
+		if name, ok := strings.CutPrefix(k, annotation.GatePrefix); ok {
+			require.Equal(t, pcommon.ValueTypeStr, v.Type(), k)
+			out[name] = v.Str()
+		}
 	}
 	return out
 }
@@ -116,22 +116,17 @@ func TestAnnotatesMatchedSpans(t *testing.T) {
 	fast := spans.At(0).Attributes()
 	run, _ := fast.Get(annotation.Run)
 	assert.Equal(t, "run-42", run.Str())
-	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, fast, annotation.Matched))
-	_, hasViolated := fast.Get(annotation.Violated)
-	assert.False(t, hasViolated, "violated is left out when no assert failed")
-	_, hasErrored := fast.Get(annotation.Errored)
-	assert.False(t, hasErrored, "errored is present only when an assert failed to evaluate")
+	assert.Equal(t, map[string]string{"checkout-latency": "passed", "checkout-status": "passed"}, gateOutcomes(t, fast))
+	gate, _ := fast.Get("releasegate.gate.checkout-latency")
+	assert.Equal(t, "passed", gate.Str(), "one attribute per gate, named after it")
 
 	slow := spans.At(1).Attributes()
-	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, slow, annotation.Matched))
-	assert.Equal(t, []string{"checkout-latency", "checkout-status"}, stringSlice(t, slow, annotation.Violated))
+	assert.Equal(t, map[string]string{"checkout-latency": "violated", "checkout-status": "violated"}, gateOutcomes(t, slow))
 
 	// The health check lacks the status attribute: checkout-status's assert
-	// errors, which is a violation and an error.
+	// errors, which is a violation that says so.
 	health := spans.At(2).Attributes()
-	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Matched))
-	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Violated))
-	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, health, annotation.Errored))
+	assert.Equal(t, map[string]string{"checkout-status": "error"}, gateOutcomes(t, health))
 
 	// A span that matches no gate is not touched.
 	query := spans.At(3).Attributes()
@@ -166,15 +161,15 @@ func TestReannotation(t *testing.T) {
 	td := newTraces("checkout", "run-1", testSpan{name: "POST /checkout", kind: ptrace.SpanKindServer, duration: time.Millisecond})
 	require.NoError(t, p.ConsumeTraces(t.Context(), td))
 	attrs := sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
-	assert.Equal(t, []string{"checkout-status"}, stringSlice(t, attrs, annotation.Errored))
+	assert.Equal(t, map[string]string{"checkout-latency": "passed", "checkout-status": "error"}, gateOutcomes(t, attrs))
 
+	// Seen again, with its status code and renamed: it now matches only
+	// checkout-status, and keeps no annotation of checkout-latency.
 	attrs.PutInt("http.response.status_code", 200)
+	sink.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetName("POST /cart")
 	require.NoError(t, p.ConsumeTraces(t.Context(), sink.AllTraces()[0]))
 	attrs = sink.AllTraces()[1].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
-	_, hasViolated := attrs.Get(annotation.Violated)
-	_, hasErrored := attrs.Get(annotation.Errored)
-	assert.False(t, hasViolated)
-	assert.False(t, hasErrored)
+	assert.Equal(t, map[string]string{"checkout-status": "passed"}, gateOutcomes(t, attrs))
 }
 
 func TestSelfTelemetry(t *testing.T) {

@@ -107,16 +107,21 @@ func templates(ctx context.Context, gates map[string]any, n, batch int, share fl
 	for i, out := range sink.AllTraces() {
 		t := &tmpls[i]
 		eachSpan(out, func(span ptrace.Span) {
-			attrs := span.Attributes()
-			m, ok := attrs.Get(annotation.Matched)
-			t.matched = append(t.matched, ok)
-			if ok {
+			var matches, violations int64
+			for k, v := range span.Attributes().All() {
+				if _, outcome, ok, _ := annotation.Gate(k, v); ok {
+					matches++
+					if outcome != annotation.Passed {
+						violations++
+					}
+				}
+			}
+			t.matched = append(t.matched, matches > 0)
+			if matches > 0 {
 				t.annotated++
-				t.matches += int64(m.Slice().Len())
 			}
-			if v, ok := attrs.Get(annotation.Violated); ok {
-				t.violations += int64(v.Slice().Len())
-			}
+			t.matches += matches
+			t.violations += violations
 		})
 	}
 	return tmpls, nil

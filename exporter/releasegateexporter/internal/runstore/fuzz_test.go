@@ -150,26 +150,26 @@ func (in *annotationInput) runKey() string {
 // gateNames are the gates', an unknown one and an empty one.
 var gateNames = []string{"latency", "errors", "quiet", "unknown", ""}
 
-// names sets v to gate names, or to a value of another type.
-func (in *annotationInput) names(v pcommon.Value) {
-	switch in.byte() % 5 {
-	case 0:
-		v.SetStr(gateNames[0]) // a string, not a list
-	case 1:
-		v.SetEmptyMap().PutStr(gateNames[0], gateNames[1])
-	case 2:
-		s := v.SetEmptySlice()
-		for range in.byte() % 4 {
-			s.AppendEmpty().SetInt(int64(in.byte()))
+// gates adds gate annotations to attrs: of known, unknown, empty and
+// arbitrary gate names, with outcomes, other strings, or values of another
+// type.
+func (in *annotationInput) gates(attrs pcommon.Map) {
+	outcomes := []annotation.Outcome{annotation.Passed, annotation.Violated, annotation.Error}
+	for range in.byte() % 5 {
+		name := in.string()
+		if c := int(in.byte()); c < len(gateNames)*32 {
+			name = gateNames[c%len(gateNames)]
 		}
-	default:
-		s := v.SetEmptySlice()
-		for range in.byte() % 5 {
-			if c := int(in.byte()); c < len(gateNames)*32 {
-				s.AppendEmpty().SetStr(gateNames[c%len(gateNames)])
-			} else {
-				s.AppendEmpty().SetStr(in.string())
-			}
+		key := annotation.GatePrefix + name
+		switch c := in.byte(); c % 8 {
+		case 0:
+			attrs.PutInt(key, int64(c))
+		case 1:
+			attrs.PutEmptySlice(key).AppendEmpty().SetStr(string(annotation.Violated))
+		case 2:
+			attrs.PutStr(key, in.string())
+		default:
+			attrs.PutStr(key, string(outcomes[int(c)%len(outcomes)]))
 		}
 	}
 }
@@ -204,11 +204,7 @@ func (in *annotationInput) batch() ptrace.Traces {
 		default:
 			attrs.PutStr(annotation.Run, in.string())
 		}
-		for _, key := range []string{annotation.Matched, annotation.Violated, annotation.Errored} {
-			if in.byte()%4 != 0 {
-				in.names(attrs.PutEmpty(key))
-			}
-		}
+		in.gates(attrs)
 	}
 	return td
 }
@@ -219,7 +215,7 @@ func (in *annotationInput) burst(n int) ptrace.Traces {
 	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	for range n {
 		in.bursts++
-		annotation.Write(spans.AppendEmpty().Attributes(), fmt.Sprint("burst-", in.bursts), gateNames, []int{0, 1}, []int{0}, nil)
+		annotation.Write(spans.AppendEmpty().Attributes(), fmt.Sprint("burst-", in.bursts), annotation.Keys(gateNames), []int{0, 1}, []int{0}, nil)
 	}
 	return td
 }
@@ -237,7 +233,7 @@ func TestMillionRunKeysStayBounded(t *testing.T) {
 	td := ptrace.NewTraces()
 	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	for range batch {
-		annotation.Write(spans.AppendEmpty().Attributes(), "", gateNames, []int{0, 1, 2}, []int{0}, nil)
+		annotation.Write(spans.AppendEmpty().Attributes(), "", annotation.Keys(gateNames), []int{0, 1, 2}, []int{0}, nil)
 	}
 	var refused, evicted int64
 	var baseline runtime.MemStats

@@ -27,6 +27,9 @@ type gate struct {
 	exemplars  []verdict.Exemplar
 	status     verdict.Status // pending until final; a final status never changes
 	reason     string
+	// failedAt is when the gate failed fast, while its run was open; its
+	// reason is worked out again at finish, from the final counts.
+	failedAt time.Time
 }
 
 func (g *gate) stats(elapsed time.Duration) config.RunStats {
@@ -53,23 +56,29 @@ func (g *gate) stats(elapsed time.Duration) config.RunStats {
 // failFast makes the gate final `failed` while its run is open, when its
 // fail condition holds and can no longer become false (see
 // config.CompiledGate.FailsFast).
-func (g *gate) failFast(cg *config.CompiledGate, elapsed time.Duration) {
+func (g *gate) failFast(cg *config.CompiledGate, elapsed time.Duration, now time.Time) {
 	if g.status != verdict.Pending || !cg.FailsFast() || g.spans < cg.MinSpans {
 		return
 	}
 	stats := g.stats(elapsed)
 	if fails, err := cg.Fails(stats); err == nil && fails {
 		g.conclude(verdict.Failed, failedReason(cg, stats, g))
+		g.failedAt = now
 	}
 }
 
-// decide gives the gate its final verdict when its run finishes.
+// decide gives the gate its final verdict when its run finishes. A gate
+// that failed fast stays failed, and its reason is the run's as it finally
+// stands: spans kept counting after the moment it failed.
 func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
-	if g.status != verdict.Pending {
-		return
-	}
 	stats := g.stats(elapsed)
-	if g.spans < cg.MinSpans {
+	switch {
+	case !g.failedAt.IsZero():
+		g.conclude(verdict.Failed, failedReason(cg, stats, g))
+		return
+	case g.status != verdict.Pending:
+		return
+	case g.spans < cg.MinSpans:
 		g.conclude(noData(cg, g.spans))
 		return
 	}
@@ -88,10 +97,23 @@ func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
 		return
 	}
 	if warns {
-		g.conclude(verdict.Warning, withEvidence("warning: ", cg.ExplainWarn(stats), cg.Warn, cg, g))
+		g.conclude(verdict.Warning, reason("warning: ", or(cg.ExplainWarn(stats), readable(cg.Warn)), "fail", notHolding(cg, stats), cg, g))
 		return
 	}
-	g.conclude(verdict.Passed, "passed: "+evidence(cg, g))
+	g.conclude(verdict.Passed, reason("passed: ", notHolding(cg, stats), "warn", cg.CompareWarn(stats), cg, g))
+}
+
+// reasonNow is the gate's reason as the run stands: while it is open, a
+// pending gate's and a gate that failed fast are worked out anew.
+func (g *gate) reasonNow(cg *config.CompiledGate, stats config.RunStats, open bool) string {
+	switch {
+	case g.status == verdict.Pending:
+		return cut(reason("pending: ", notHolding(cg, stats)+" so far", "", "", cg, g), maxReason)
+	case open && !g.failedAt.IsZero():
+		return cut(failedReason(cg, stats, g), maxReason)
+	default:
+		return g.reason
+	}
 }
 
 // conclude gives the gate its final verdict.
@@ -115,17 +137,33 @@ func noData(cg *config.CompiledGate, spans int) (verdict.Status, string) {
 }
 
 func failedReason(cg *config.CompiledGate, stats config.RunStats, g *gate) string {
-	return withEvidence("failed: ", cg.ExplainFail(stats), cg.Fail, cg, g)
+	return reason("failed: ", or(cg.ExplainFail(stats), readable(cg.Fail)), "", "", cg, g)
 }
 
-// withEvidence is "failed: p95 312ms > 250ms (4 of 118 spans violated
-// duration < 300ms)"; the condition itself stands in when no term of it can
-// be shown with its values.
-func withEvidence(prefix, explained, condition string, cg *config.CompiledGate, g *gate) string {
-	if explained == "" {
-		explained = condition
+// notHolding shows a fail condition that does not hold: each comparison
+// with its observed value, "p95 425ms ≤ 800ms", or the condition itself
+// when it has none to show.
+func notHolding(cg *config.CompiledGate, stats config.RunStats) string {
+	return or(cg.CompareFail(stats), "not "+readable(cg.Fail))
+}
+
+// reason is "passed: p95 425ms ≤ 800ms; warn: p95 425ms ≤ 500ms (0 of 40
+// spans violated duration < 1s)": the state, what decided it, what the
+// other condition (named) stood at, when it has something to show, and the
+// evidence of the spans.
+func reason(prefix, decided, other, otherShown string, cg *config.CompiledGate, g *gate) string {
+	s := prefix + decided
+	if otherShown != "" {
+		s += "; " + other + ": " + otherShown
 	}
-	return prefix + explained + " (" + evidence(cg, g) + ")"
+	return s + " (" + evidence(cg, g) + ")"
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }
 
 // evidence is what the spans showed: "4 of 118 spans violated duration <
@@ -146,8 +184,4 @@ var durationLiteral = regexp.MustCompile(`duration\("([^"]*)"\)`)
 // readable shortens duration literals for reasons: `duration < 300ms`.
 func readable(condition string) string {
 	return durationLiteral.ReplaceAllString(condition, "$1")
-}
-
-func pendingReason(cg *config.CompiledGate, g *gate) string {
-	return cut("pending: "+evidence(cg, g)+" so far", maxReason)
 }

@@ -44,6 +44,7 @@ type StoredGate struct {
 	Name       string             `json:"name"`
 	Status     verdict.Status     `json:"status"`
 	Reason     string             `json:"reason,omitempty"`
+	FailedAt   time.Time          `json:"failed_at,omitzero"`
 	Spans      int                `json:"spans"`
 	Violations int                `json:"violations"`
 	EvalErrors int                `json:"eval_errors"`
@@ -109,7 +110,7 @@ func (s *Store) stored(r *run, scratch *[]byte) StoredRun {
 		g, d := &r.gates[i], &r.gates[i].durations
 		sg := &sr.Gates[i]
 		*sg = StoredGate{
-			Name: s.gates.At(i).Name, Status: g.status, Reason: g.reason,
+			Name: s.gates.At(i).Name, Status: g.status, Reason: g.reason, FailedAt: g.failedAt,
 			Spans: g.spans, Violations: g.violations, EvalErrors: g.evalErrors, ErrorSpans: g.errorSpans,
 			Exemplars: slices.Clone(g.exemplars),
 			Count:     d.count, Sum: d.sum, Min: d.min, Max: d.max,
@@ -244,13 +245,16 @@ func gateFromStored(sg *StoredGate) (gate, error) {
 	if sg.Spans < 0 || sg.Violations < 0 || sg.EvalErrors < 0 || sg.ErrorSpans < 0 || sg.Count != sg.Spans {
 		return gate{}, errors.New("counts do not add up")
 	}
+	if !sg.FailedAt.IsZero() && sg.Status != verdict.Failed {
+		return gate{}, fmt.Errorf("failed fast, but %s", sg.Status)
+	}
 	d, err := decodeDurations(sg)
 	if err != nil {
 		return gate{}, fmt.Errorf("durations: %w", err)
 	}
 	g := gate{
 		spans: sg.Spans, violations: sg.Violations, evalErrors: sg.EvalErrors, errorSpans: sg.ErrorSpans,
-		durations: d, status: sg.Status, reason: cut(sg.Reason, maxReason),
+		durations: d, status: sg.Status, reason: cut(sg.Reason, maxReason), failedAt: sg.FailedAt,
 	}
 	for _, x := range sg.Exemplars[:min(len(sg.Exemplars), maxExemplars)] {
 		x.Name = cut(x.Name, maxExemplarName)

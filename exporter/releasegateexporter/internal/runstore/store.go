@@ -60,6 +60,8 @@ type Store struct {
 	runs     map[string]*run
 	finished []*run // in the order they finished: retention and eviction take the oldest first
 	outbox   []verdict.Event
+	// annotated is scratch space for the span Record reads.
+	annotated []annotated
 }
 
 // New returns an empty store of the gates' runs.
@@ -100,8 +102,7 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 					t.NoRun++
 					continue
 				}
-				matched, ok := attrs.Get(annotation.Matched)
-				if key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !ok || matched.Type() != pcommon.ValueTypeSlice {
+				if key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !s.readGates(attrs) {
 					t.Malformed++
 					continue
 				}
@@ -125,7 +126,7 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 					t.Late++
 					continue
 				}
-				s.recordSpan(r, span, matched.Slice(), &t)
+				s.recordSpan(r, span, &t)
 				if learned != r { // once a resource, not once a span
 					r.facts.learn(resource)
 					learned = r
@@ -138,42 +139,65 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 	return t
 }
 
-func (s *Store) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t *Tally) {
+// annotated is a gate annotation of the span being recorded: the gate's
+// index, or -1 for a name the gates document lacks.
+type annotated struct {
+	gate    int
+	name    string
+	outcome annotation.Outcome
+}
+
+// readGates reads the span's gate annotations into s.annotated; false when
+// there is none, or one is malformed.
+func (s *Store) readGates(attrs pcommon.Map) bool {
+	s.annotated = s.annotated[:0]
+	valid := true
+	for k, v := range attrs.All() {
+		name, outcome, ok, isValid := annotation.Gate(k, v)
+		if !ok {
+			continue
+		}
+		if !isValid {
+			valid = false
+			break
+		}
+		i, known := s.gates.Lookup(name)
+		if !known {
+			i = -1
+		}
+		s.annotated = append(s.annotated, annotated{gate: i, name: name, outcome: outcome})
+	}
+	return valid && len(s.annotated) > 0
+}
+
+// recordSpan adds the span to the gates s.annotated names. Unknown gate
+// names (a sidecar with a newer gates file) are counted and reported with
+// the run, unless longer than a gate name can be.
+func (s *Store) recordSpan(r *run, span ptrace.Span, t *Tally) {
 	duration := time.Duration(int64(span.EndTimestamp()) - int64(span.StartTimestamp()))
 	isError := span.Status().Code() == ptrace.StatusCodeError
-	for _, name := range matched.All() {
-		if g := s.gateOf(r, name, t); g != nil {
-			g.spans++
-			g.durations.add(duration)
-			if isError {
-				g.errorSpans++
-			}
+	for _, a := range s.annotated {
+		if a.gate < 0 {
+			t.UnknownGates++
+			r.addUnknownGate(a.name)
+			continue
 		}
-	}
-	attrs := span.Attributes()
-	errored, hasErrored := attrs.Get(annotation.Errored)
-	hasErrored = hasErrored && errored.Type() == pcommon.ValueTypeSlice
-	if hasErrored {
-		for _, name := range errored.Slice().All() {
-			if g := s.gateOf(r, name, nil); g != nil {
-				g.evalErrors++
-			}
+		g := &r.gates[a.gate]
+		g.spans++
+		g.durations.add(duration)
+		if isError {
+			g.errorSpans++
 		}
-	}
-	v, ok := attrs.Get(annotation.Violated)
-	if !ok || v.Type() != pcommon.ValueTypeSlice {
-		return
-	}
-	for _, name := range v.Slice().All() {
-		g := s.gateOf(r, name, nil)
-		if g == nil {
+		if a.outcome == annotation.Passed {
 			continue
 		}
 		g.violations++
+		if a.outcome == annotation.Error {
+			g.evalErrors++
+		}
 		if len(g.exemplars) < maxExemplars {
-			i, _ := s.gates.Lookup(name.Str())
-			condition := s.gates.At(i).Assert
-			if hasErrored && contains(errored.Slice(), name.Str()) {
+			condition := s.gates.At(a.gate).Assert
+			if a.outcome == annotation.Error {
 				condition = "could not evaluate " + condition
 			}
 			g.exemplars = append(g.exemplars, verdict.Exemplar{
@@ -184,30 +208,6 @@ func (s *Store) recordSpan(r *run, span ptrace.Span, matched pcommon.Slice, t *T
 			})
 		}
 	}
-}
-
-// gateOf returns the run's state of the named gate. An unknown name (a
-// sidecar with a newer gates file) is counted, when t is given, and
-// reported with the run unless it is longer than a gate name can be.
-func (s *Store) gateOf(r *run, name pcommon.Value, t *Tally) *gate {
-	i, ok := s.gates.Lookup(name.Str())
-	if ok {
-		return &r.gates[i]
-	}
-	if t != nil {
-		t.UnknownGates++
-		r.addUnknownGate(name.Str())
-	}
-	return nil
-}
-
-func contains(names pcommon.Slice, name string) bool {
-	for _, v := range names.All() {
-		if v.Str() == name {
-			return true
-		}
-	}
-	return false
 }
 
 // open opens a new run of key, which must be valid. Past MaxRuns the
@@ -251,7 +251,7 @@ func (s *Store) Sweep() []verdict.FinishCause {
 		case r.changed:
 			r.changed, r.unsaved = false, true // a gate may fail fast
 			for i := range r.gates {
-				r.gates[i].failFast(s.gates.At(i), r.elapsed(now))
+				r.gates[i].failFast(s.gates.At(i), r.elapsed(now), now)
 			}
 		}
 	}

@@ -53,7 +53,7 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 	assert.Equal(t, verdict.Pending, v.Status)
 	assert.False(t, v.Finished)
 	assert.Equal(t, verdict.Pending, runstoretest.Gate(t, v, "checkout-latency").Status)
-	assert.Equal(t, "pending: 0 of 20 spans violated duration < 300ms so far", runstoretest.Gate(t, v, "checkout-latency").Reason)
+	assert.Equal(t, "pending: p95 118ms ≤ 250ms so far (0 of 20 spans violated duration < 300ms)", runstoretest.Gate(t, v, "checkout-latency").Reason)
 
 	c.Advance(5 * time.Second)
 	f, err := s.Finish("r-1")
@@ -67,7 +67,8 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 
 	latency := runstoretest.Gate(t, v, "checkout-latency")
 	assert.Equal(t, verdict.Passed, latency.Status)
-	assert.Equal(t, "passed: 0 of 20 spans violated duration < 300ms", latency.Reason)
+	assert.Equal(t, "passed: p95 118ms ≤ 250ms; warn: p95 118ms ≤ 200ms (0 of 20 spans violated duration < 300ms)", latency.Reason,
+		"a passed gate shows what it was checked against")
 	assert.Equal(t, 20, latency.Spans)
 	assert.InDelta(t, 119.0, latency.Observed.MaxMs, 0.001)
 	assert.InDelta(t, 118.0, latency.Observed.P95Ms, 0.001)
@@ -77,7 +78,7 @@ func TestRunLifecycleAndVerdicts(t *testing.T) {
 
 	assert.Equal(t, verdict.Passed, runstoretest.Gate(t, v, "no-errors").Status)
 	assert.Equal(t, verdict.Passed, runstoretest.Gate(t, v, "ratio").Status)
-	assert.Equal(t, "passed: 20 spans matched", runstoretest.Gate(t, v, "ratio").Reason)
+	assert.Equal(t, "passed: violations 0 ≤ 2, error_ratio 0% ≤ 50% (20 spans matched)", runstoretest.Gate(t, v, "ratio").Reason)
 
 	// A gate the run never matched still gets a verdict: no data.
 	never := runstoretest.Gate(t, v, "never-matched")
@@ -136,7 +137,7 @@ func TestVerdictStates(t *testing.T) {
 			gates:  "gates: [{name: g, match: 'true', fail: 'p95 > duration(\"250ms\")', warn: 'p95 > duration(\"200ms\")'}]",
 			spans:  repeat(10, runstoretest.Span{Run: "r", Duration: 220 * time.Millisecond, Matched: []string{"g"}}),
 			status: verdict.Warning,
-			reason: "warning: p95 220ms > 200ms (10 spans matched)",
+			reason: "warning: p95 220ms > 200ms; fail: p95 220ms ≤ 250ms (10 spans matched)",
 		},
 		{
 			name:   "condition without comparisons shows itself",
@@ -178,7 +179,7 @@ func TestVerdictStates(t *testing.T) {
 			gates:  "gates: [{name: g, match: 'true', min_spans: 0}, {name: h, match: 'true'}]",
 			spans:  []runstoretest.Span{{Run: "r", Matched: []string{"h"}}},
 			status: verdict.Passed,
-			reason: "passed: 0 spans matched",
+			reason: "passed: violations 0 ≤ 0 (0 spans matched)",
 		},
 		{
 			name:   "error",
@@ -219,7 +220,7 @@ func repeat(n int, s runstoretest.Span) []runstoretest.Span {
 }
 
 func TestFailFast(t *testing.T) {
-	s, _ := newTestStore(t, runstoretest.Gates, testLimits())
+	s, c := newTestStore(t, runstoretest.Gates, testLimits())
 	s.Record(runstoretest.Traces(runstoretest.Checkout("r", 100*time.Millisecond), runstoretest.Checkout("r", 500*time.Millisecond)))
 	s.Sweep()
 	v, _ := s.Get("r")
@@ -236,6 +237,8 @@ func TestFailFast(t *testing.T) {
 	noErrors := runstoretest.Gate(t, v, "no-errors")
 	assert.Equal(t, verdict.Failed, noErrors.Status)
 	assert.Equal(t, `failed: violations 1 > 0 (1 of 3 spans violated status != "error")`, noErrors.Reason)
+	require.NotNil(t, noErrors.FailedAt)
+	failedAt := *noErrors.FailedAt
 	assert.Equal(t, verdict.Failed, v.Status)
 	require.Len(t, noErrors.Exemplars, 1)
 	assert.Equal(t, verdict.Exemplar{TraceID: "00000000000000000000000000000001", SpanID: "0000000000000001", Name: "GET /", Condition: `status != "error"`}, noErrors.Exemplars[0])
@@ -244,12 +247,25 @@ func TestFailFast(t *testing.T) {
 	// alone is monotone, the second is not, so the gate waits for the run.
 	assert.Equal(t, verdict.Pending, runstoretest.Gate(t, v, "ratio").Status)
 
-	// The failed verdict stands whatever comes next.
+	// The failed verdict stands whatever comes next, and describes the run
+	// as it goes on, and as it finally stands: counts, reason, exemplars.
+	c.Advance(time.Second)
 	s.Record(runstoretest.Traces(repeat(50, runstoretest.Span{Run: "r", Name: "GET /", Matched: []string{"no-errors"}})...))
+	s.Record(runstoretest.Traces(runstoretest.Span{Run: "r", Name: "GET /late", Matched: []string{"no-errors"}, Violated: []string{"no-errors"}}))
+	v, _ = s.Get("r")
+	noErrors = runstoretest.Gate(t, v, "no-errors")
+	assert.Equal(t, `failed: violations 2 > 0 (2 of 54 spans violated status != "error")`, noErrors.Reason, "while the run is open")
 	v = finish(t, s, "r")
-	assert.Equal(t, verdict.Failed, runstoretest.Gate(t, v, "no-errors").Status)
-	assert.Equal(t, `failed: violations 1 > 0 (1 of 3 spans violated status != "error")`, runstoretest.Gate(t, v, "no-errors").Reason)
-	assert.Equal(t, 53, runstoretest.Gate(t, v, "no-errors").Spans)
+	noErrors = runstoretest.Gate(t, v, "no-errors")
+	assert.Equal(t, verdict.Failed, noErrors.Status)
+	assert.Equal(t, `failed: violations 2 > 0 (2 of 54 spans violated status != "error")`, noErrors.Reason)
+	assert.Equal(t, 54, noErrors.Spans)
+	assert.Equal(t, 2, noErrors.Violations)
+	require.Len(t, noErrors.Exemplars, 2)
+	assert.Equal(t, "GET /late", noErrors.Exemplars[1].Name)
+	require.NotNil(t, noErrors.FailedAt)
+	assert.Equal(t, failedAt, *noErrors.FailedAt, "the moment it failed is kept")
+	assert.Less(t, *noErrors.FailedAt, *v.FinishedAt)
 }
 
 func TestFailFastWaitsForMinSpans(t *testing.T) {
@@ -362,12 +378,14 @@ func TestUnknownAndMalformedAnnotations(t *testing.T) {
 	bad.Attributes().PutInt(annotation.Run, 42)
 	bad2 := spans.AppendEmpty()
 	bad2.Attributes().PutStr(annotation.Run, "r")
-	bad2.Attributes().PutStr(annotation.Matched, "checkout-latency")
+	bad2.Attributes().PutStr(annotation.GatePrefix+"checkout-latency", "slow")
+	bad3 := spans.AppendEmpty()
+	bad3.Attributes().PutStr(annotation.Run, "r") // and no gate
 
 	tally := s.Record(td)
 	assert.Equal(t, int64(1), tally.UnknownGates)
 	assert.Equal(t, int64(1), tally.NoRun)
-	assert.Equal(t, int64(2), tally.Malformed)
+	assert.Equal(t, int64(3), tally.Malformed)
 	v, _ := s.Get("r")
 	assert.Equal(t, []string{"from-a-newer-file"}, v.UnknownGates)
 	assert.Equal(t, 1, runstoretest.Gate(t, v, "checkout-latency").Spans)

@@ -35,9 +35,10 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 	for i := range r.gates {
 		g, cg := &r.gates[i], s.gates.At(i)
 		stats := g.stats(elapsed)
-		reason := g.reason
-		if g.status == verdict.Pending {
-			reason = pendingReason(cg, g)
+		var failedAt *time.Time
+		if !g.failedAt.IsZero() {
+			at := g.failedAt.UTC()
+			failedAt = &at
 		}
 		v.Gates = append(v.Gates, verdict.Gate{
 			Name:        cg.Name,
@@ -57,8 +58,9 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 			Condition: cg.Fail,
 			Warn:      cg.Warn,
 			MinSpans:  cg.MinSpans,
-			Reason:    reason,
-			Exemplars: slices.Clone(g.exemplars),
+			Reason:    g.reasonNow(cg, stats, r.isOpen()),
+			FailedAt:  failedAt,
+			Exemplars: append([]verdict.Exemplar{}, g.exemplars...), // [] rather than null in JSON
 		})
 	}
 	return v

@@ -81,15 +81,18 @@ type Gate struct {
 	Violations  int    `json:"violations"`
 	// Errors counts matched spans with status error; EvalErrors, spans whose
 	// assert could not be evaluated.
-	Errors     int        `json:"errors"`
-	EvalErrors int        `json:"eval_errors"`
-	Observed   Observed   `json:"observed"`
-	Assert     string     `json:"assert,omitempty"`
-	Condition  string     `json:"condition"`
-	Warn       string     `json:"warn,omitempty"`
-	MinSpans   int        `json:"min_spans"`
-	Reason     string     `json:"reason"`
-	Exemplars  []Exemplar `json:"exemplars"`
+	Errors     int      `json:"errors"`
+	EvalErrors int      `json:"eval_errors"`
+	Observed   Observed `json:"observed"`
+	Assert     string   `json:"assert,omitempty"`
+	Condition  string   `json:"condition"`
+	Warn       string   `json:"warn,omitempty"`
+	MinSpans   int      `json:"min_spans"`
+	Reason     string   `json:"reason"`
+	// FailedAt is when the gate failed fast, before its run finished; its
+	// counts and reason go on to describe the whole run.
+	FailedAt  *time.Time `json:"failed_at,omitempty"`
+	Exemplars []Exemplar `json:"exemplars"`
 }
 
 // Observed are the aggregates a verdict was decided on.

@@ -4,6 +4,7 @@
 package runstoretest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -90,7 +91,9 @@ func Traces(spans ...Span) ptrace.Traces {
 			return out
 		}
 		m, v, e := indices(s.Matched), indices(s.Violated), indices(s.Errored)
-		annotation.Write(sp.Attributes(), s.Run, names, m, v, e)
+		slices.Sort(v)
+		slices.Sort(e)
+		annotation.Write(sp.Attributes(), s.Run, annotation.Keys(names), m, v, e)
 	}
 	return td
 }

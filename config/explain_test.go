@@ -1,0 +1,106 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func compiledGate(t *testing.T, fail, warn string) *CompiledGate {
+	t.Helper()
+	gates, err := Compile(Document{Gates: []Gate{{Name: "g", Match: "true", Fail: fail, Warn: warn}}})
+	require.NoError(t, err)
+	return gates.At(0)
+}
+
+// A gate fails fast only when its fail condition, once it holds, holds for
+// good: counts that only grow, compared with > or >=, joined by && and ||.
+func TestFailsFast(t *testing.T) {
+	for fail, want := range map[string]bool{
+		"violations > 0":                true,
+		"violations >= 3":               true,
+		"3 < violations":                true,
+		"3 <= errors":                   true,
+		"spans > 100 && violations > 0": true,
+		"violations > 2 or elapsed > duration(\"10m\")": true,
+		"violations > 0 and errors >= 1":                true,
+		"violations < 3":                                false,
+		"violations <= 3":                               false,
+		"violations == 3":                               false,
+		"violations != 0":                               false,
+		"3 > violations":                                false,
+		"3 >= violations":                               false,
+		"p95 > duration(\"250ms\")":                     false,
+		"violation_ratio > 0.01":                        false,
+		"violations > 2 || error_ratio > 0.5":           false,
+		"!(violations > 0)":                             false,
+		"violations + 1 > 2":                            false,
+		"violations > errors":                           false,
+	} {
+		assert.Equal(t, want, compiledGate(t, fail, "").FailsFast(), fail)
+	}
+	assert.True(t, compiledGate(t, "", "").FailsFast(), "the default, violations > 0")
+}
+
+var explainStats = RunStats{
+	Spans: 40, Violations: 2, ViolationRatio: 0.05, Errors: 1, ErrorRatio: 0.025,
+	P50: 120 * time.Millisecond, P95: 425 * time.Millisecond, P99: 1250 * time.Millisecond,
+	Max: 2 * time.Second, Elapsed: 90 * time.Second,
+}
+
+// ExplainFail shows the terms that hold, with the values observed;
+// CompareFail shows every term, with the relation that holds.
+func TestExplainAndCompare(t *testing.T) {
+	for _, tt := range []struct {
+		fail, explained, compared string
+	}{
+		{`p95 > duration("250ms")`, "p95 425ms > 250ms", "p95 425ms > 250ms"},
+		{`p95 > duration("800ms")`, "", "p95 425ms ≤ 800ms"},
+		{`p95 >= duration("425ms")`, "p95 425ms >= 425ms", "p95 425ms >= 425ms"},
+		{`p99 >= duration("2s")`, "", "p99 1.25s < 2s"},
+		{`p50 < duration("100ms")`, "", "p50 120ms ≥ 100ms"},
+		{`p50 <= duration("100ms")`, "", "p50 120ms > 100ms"},
+		{`violations == 3`, "", "violations 2 ≠ 3"},
+		{`violations != 2`, "", "violations 2 = 2"},
+		{`violation_ratio > 0.01 || p95 > duration("800ms")`, "violation_ratio 5% > 1%", "violation_ratio 5% > 1%, p95 425ms ≤ 800ms"},
+		{`violations > 1 && errors > 0`, "violations 2 > 1 and errors 1 > 0", "violations 2 > 1, errors 1 > 0"},
+		// The constant on the left reads the same way round.
+		{`duration("250ms") < p95`, "p95 425ms > 250ms", "p95 425ms > 250ms"},
+		{`0.1 <= error_ratio`, "", "error_ratio 2.5% < 10%"},
+		{`1 > errors`, "", "errors 1 ≥ 1"},
+		{`elapsed > duration("1m")`, "elapsed 1m30s > 1m0s", "elapsed 1m30s > 1m0s"},
+		// Terms that are not an aggregate against a constant are not shown.
+		{`violations > errors`, "", ""},
+		{`spans in [3, 4]`, "", ""},
+	} {
+		g := compiledGate(t, tt.fail, tt.fail)
+		assert.Equal(t, tt.explained, g.ExplainFail(explainStats), tt.fail)
+		assert.Equal(t, tt.compared, g.CompareFail(explainStats), tt.fail)
+		assert.Equal(t, tt.explained, g.ExplainWarn(explainStats), tt.fail)
+		assert.Equal(t, tt.compared, g.CompareWarn(explainStats), tt.fail)
+	}
+	none := compiledGate(t, "violations > 0", "")
+	assert.Empty(t, none.ExplainWarn(explainStats), "no warn condition")
+	assert.Empty(t, none.CompareWarn(explainStats))
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                         "0s",
+		999 * time.Nanosecond:     "999ns",
+		1500 * time.Nanosecond:    "2µs",
+		850 * time.Microsecond:    "850µs",
+		312*time.Millisecond + 44: "312ms",
+		312460 * time.Microsecond: "312.5ms",
+		time.Millisecond:          "1ms",
+		1254 * time.Millisecond:   "1.25s",
+		time.Second:               "1s",
+		-425 * time.Millisecond:   "-425ms",
+		-2 * time.Second:          "-2s",
+		90 * time.Minute:          "1h30m0s",
+	} {
+		assert.Equal(t, want, FormatDuration(d), "%d", d)
+	}
+}
