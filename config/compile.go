@@ -25,9 +25,22 @@ func compileSpan(src string, asBool bool) (*vm.Program, error) {
 	return program, describe(src, cmp.Or(guard.err, patcher.err), err)
 }
 
-// compileRun compiles an expression of the run environment (`fail`, `warn`).
-func compileRun(src string) (*vm.Program, error) {
-	guard, patcher := &sandbox{}, &runPatcher{}
+// compileTrace compiles an expression of the trace environment (a trace
+// gate's `match`, `assert`, and what its assert compares).
+func compileTrace(src string, asBool bool) (*vm.Program, error) {
+	guard, patcher := &sandbox{}, &tracePatcher{}
+	opts := []expr.Option{expr.Env(traceEnv{}), expr.Patch(guard), expr.Patch(patcher), expr.Patch(&meterPatcher{}), expr.MaxNodes(maxNodes)}
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	program, err := expr.Compile(src, opts...)
+	return program, describe(src, cmp.Or(guard.err, patcher.err), err)
+}
+
+// compileRun compiles an expression of the run environment (`fail`,
+// `warn`) of a gate of the given scope.
+func compileRun(src string, scope Scope) (*vm.Program, error) {
+	guard, patcher := &sandbox{}, &runPatcher{scope: scope}
 	program, err := expr.Compile(src, expr.Env(runEnv{}), expr.Patch(guard), expr.Patch(patcher), expr.Patch(&meterPatcher{}), expr.MaxNodes(maxNodes), expr.AsBool())
 	return program, describe(src, cmp.Or(guard.err, patcher.err), err)
 }
@@ -39,11 +52,24 @@ type runEnv struct {
 	meter
 }
 
-type runPatcher struct{ durationFolder }
+// runPatcher folds duration literals, and refuses the count of the other
+// scope: a span gate counts spans, a trace gate traces.
+type runPatcher struct {
+	durationFolder
+	scope Scope
+}
 
 func (p *runPatcher) Visit(node *ast.Node) {
-	if n, ok := (*node).(*ast.BuiltinNode); ok {
+	switch n := (*node).(type) {
+	case *ast.BuiltinNode:
 		p.foldDuration(node, n)
+	case *ast.IdentifierNode:
+		switch {
+		case n.Value == "spans" && p.scope == ScopeTrace:
+			p.fail(n, "a trace gate counts traces: use traces")
+		case n.Value == "traces" && p.scope != ScopeTrace:
+			p.fail(n, "a span gate counts spans: use spans, or scope: trace")
+		}
 	}
 }
 

@@ -24,8 +24,21 @@ const DefaultRun = `resource["cicd.pipeline.run.id"] ?? attributes["cicd.pipelin
 // DefaultFail is the fail condition of a gate that sets none.
 const DefaultFail = "violations > 0"
 
-// DefaultMinSpans is the min_spans of a gate that sets none.
-const DefaultMinSpans = 1
+// DefaultMinSpans is the min_spans of a span gate that sets none, and
+// DefaultMinTraces the min_traces of a trace gate.
+const (
+	DefaultMinSpans  = 1
+	DefaultMinTraces = 1
+)
+
+// Scope says what a gate judges one at a time: a span (the default), or a
+// whole trace, assembled from its spans.
+type Scope string
+
+const (
+	ScopeSpan  Scope = "span"
+	ScopeTrace Scope = "trace"
+)
 
 // NoData says what a gate's verdict is when a run finishes with fewer than
 // min_spans matched spans.
@@ -49,15 +62,22 @@ type Document struct {
 type Gate struct {
 	Name        string `mapstructure:"name"`
 	Description string `mapstructure:"description"`
-	// Match selects the spans the gate judges (span environment, bool).
+	// Scope is what match and assert judge: each span, or each trace.
+	Scope Scope `mapstructure:"scope"`
+	// Match selects the spans (traces) the gate judges: span (trace)
+	// environment, bool.
 	Match string `mapstructure:"match"`
-	// Assert must hold for every matched span; empty means no per-span check.
+	// Assert must hold for every matched span (trace); empty means no
+	// check of each.
 	Assert string `mapstructure:"assert"`
 	// Fail and Warn judge the run (run environment, bool).
-	Fail     string `mapstructure:"fail"`
-	Warn     string `mapstructure:"warn"`
-	MinSpans int    `mapstructure:"min_spans"`
-	OnNoData NoData `mapstructure:"on_no_data"`
+	Fail string `mapstructure:"fail"`
+	Warn string `mapstructure:"warn"`
+	// MinSpans (span gates) and MinTraces (trace gates): fewer matched
+	// when the run finishes is no data.
+	MinSpans  int    `mapstructure:"min_spans"`
+	MinTraces int    `mapstructure:"min_traces"`
+	OnNoData  NoData `mapstructure:"on_no_data"`
 }
 
 var _ confmap.Unmarshaler = (*Document)(nil)
@@ -142,7 +162,7 @@ func decode(raw map[string]any) (Document, error) {
 }
 
 func decodeGate(index int, item any) (Gate, error) {
-	gate := Gate{MinSpans: DefaultMinSpans, OnNoData: NoDataInconclusive}
+	gate := Gate{Scope: ScopeSpan, MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive}
 	fields, ok := item.(map[string]any)
 	if !ok {
 		return gate, fmt.Errorf("%s: must be a mapping, got %s", indexRef(index), typeName(item))
@@ -171,16 +191,18 @@ func decodeGate(index int, item any) (Gate, error) {
 			gate.Fail, err = exprString(value)
 		case "warn":
 			gate.Warn, err = exprString(value)
-		case "min_spans":
-			n, ok := value.(int)
-			switch {
-			case !ok:
-				err = fmt.Errorf("must be a whole number, got %s", typeName(value))
-			case n < 0:
-				err = fmt.Errorf("must not be negative, got %d", n)
+		case "scope":
+			s, _ := value.(string)
+			switch scope := Scope(s); scope {
+			case ScopeSpan, ScopeTrace:
+				gate.Scope = scope
 			default:
-				gate.MinSpans = n
+				err = fmt.Errorf("must be span or trace; got %v", value)
 			}
+		case "min_spans":
+			gate.MinSpans, err = minimum(value, gate.MinSpans)
+		case "min_traces":
+			gate.MinTraces, err = minimum(value, gate.MinTraces)
 		case "on_no_data":
 			s, _ := value.(string)
 			switch policy := NoData(s); policy {
@@ -190,13 +212,40 @@ func decodeGate(index int, item any) (Gate, error) {
 				err = fmt.Errorf("must be one of inconclusive, fail, pass; got %v", value)
 			}
 		default:
-			err = fmt.Errorf("unknown key (a gate has name, description, match, assert, fail, warn, min_spans, on_no_data)")
+			err = fmt.Errorf("unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data)")
 		}
 		if err != nil {
 			fail(key, err)
 		}
 	}
+	// Each scope counts its own: spans, or traces.
+	_, minSpans := fields["min_spans"]
+	_, minTraces := fields["min_traces"]
+	switch gate.Scope {
+	case ScopeTrace:
+		if minSpans {
+			fail("min_spans", errors.New("a trace gate counts traces: use min_traces"))
+		}
+		gate.MinSpans = 0
+	default:
+		if minTraces {
+			fail("min_traces", errors.New("a span gate counts spans: use min_spans, or scope: trace"))
+		}
+		gate.MinTraces = 0
+	}
 	return gate, errors.Join(errs...)
+}
+
+// minimum decodes min_spans or min_traces.
+func minimum(value any, otherwise int) (int, error) {
+	n, ok := value.(int)
+	switch {
+	case !ok:
+		return otherwise, fmt.Errorf("must be a whole number, got %s", typeName(value))
+	case n < 0:
+		return otherwise, fmt.Errorf("must not be negative, got %d", n)
+	}
+	return n, nil
 }
 
 // checkNames reports missing, malformed and duplicate gate names.

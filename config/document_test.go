@@ -37,6 +37,7 @@ func TestParseDocument(t *testing.T) {
 		Assert:      `duration < duration("300ms")`,
 		Fail:        `p95 > duration("250ms") || violation_ratio > 0.01`,
 		Warn:        `p95 > duration("200ms")`,
+		Scope:       ScopeSpan,
 		MinSpans:    20,
 		OnNoData:    NoDataFail,
 	}, doc.Gates[0])
@@ -46,6 +47,7 @@ func TestParseDocument(t *testing.T) {
 		Name:     "no-server-errors",
 		Match:    `kind == "server"`,
 		Assert:   `status != "error"`,
+		Scope:    ScopeSpan,
 		MinSpans: 1,
 		OnNoData: NoDataInconclusive,
 	}, doc.Gates[1])
@@ -76,7 +78,7 @@ func TestUnmarshalFromConfmap(t *testing.T) {
 	}}
 	var h holder
 	require.NoError(t, confmap.NewFromStringMap(raw).Unmarshal(&h))
-	assert.Equal(t, []Gate{{Name: "g", Match: "true", MinSpans: 0, OnNoData: NoDataInconclusive}}, h.Gates.Gates)
+	assert.Equal(t, []Gate{{Name: "g", Scope: ScopeSpan, Match: "true", MinSpans: 0, OnNoData: NoDataInconclusive}}, h.Gates.Gates)
 
 	raw["gates"].(map[string]any)["gates"] = []any{map[string]any{"name": "g", "match": "true", "asert": "x"}}
 	err := confmap.NewFromStringMap(raw).Unmarshal(&h)
@@ -205,7 +207,7 @@ func TestDocumentErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			doc:  `gates: [{name: a, match: "true", asert: "false"}]`,
-			want: []string{`gate "a": asert: unknown key (a gate has name, description, match, assert, fail, warn, min_spans, on_no_data)`},
+			want: []string{`gate "a": asert: unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data)`},
 		},
 		{
 			name: "unknown top-level key",

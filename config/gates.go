@@ -23,6 +23,10 @@ type Gates struct {
 	gates     []CompiledGate
 	byName    map[string]int
 	index     gateIndex
+	// traceGates are the indices of the gates of scope trace, and
+	// traceFields what they read of spans.
+	traceGates  []int
+	traceFields TraceFields
 	// indexed is false to evaluate every gate and the run key with the VM,
 	// to check the index and runChain against.
 	indexed    bool
@@ -39,6 +43,9 @@ type CompiledGate struct {
 	// checked without the VM; when onlyPins, they are the whole match.
 	pins     []pin
 	onlyPins bool
+	// observe is, for a trace gate whose assert compares a value with a
+	// constant, that value: what a violating trace showed.
+	observe *vm.Program
 }
 
 // Compile compiles and validates every expression of the document against its
@@ -75,6 +82,14 @@ func compile(doc Document, indexed bool) (*Gates, error) {
 		return nil, err
 	}
 	g.index = newGateIndex(g.gates)
+	var tracePrograms []*vm.Program
+	for i := range g.gates {
+		if cg := &g.gates[i]; cg.Scope == ScopeTrace {
+			g.traceGates = append(g.traceGates, i)
+			tracePrograms = append(tracePrograms, cg.match, cg.assert, cg.observe)
+		}
+	}
+	g.traceFields = traceFieldsOf(slices.DeleteFunc(tracePrograms, func(p *vm.Program) bool { return p == nil }))
 	g.evaluators.New = func() any {
 		e := &Evaluator{gates: g, env: newSpanEnv(), seen: make([]uint64, len(g.gates))}
 		e.vm.MemoryBudget = vmMemoryBudget
@@ -100,19 +115,37 @@ func compileGate(index int, gate Gate) (CompiledGate, []error) {
 		}
 		*dst = program
 	}
-	spanBool := func(src string) (*vm.Program, error) { return compileSpan(src, true) }
-	if strings.TrimSpace(gate.Match) == "" {
-		errs = append(errs, fmt.Errorf("%s: match: is required (an expression that selects the spans this gate judges)", ref))
-	} else {
-		compile("match", gate.Match, &cg.match, spanBool)
+	judged := func(src string) (*vm.Program, error) { return compileSpan(src, true) }
+	what := "spans"
+	if gate.Scope == ScopeTrace {
+		judged = func(src string) (*vm.Program, error) { return compileTrace(src, true) }
+		what = "traces"
 	}
-	compile("assert", gate.Assert, &cg.assert, spanBool)
+	if strings.TrimSpace(gate.Match) == "" {
+		errs = append(errs, fmt.Errorf("%s: match: is required (an expression that selects the %s this gate judges)", ref, what))
+	} else {
+		compile("match", gate.Match, &cg.match, judged)
+	}
+	compile("assert", gate.Assert, &cg.assert, judged)
+	runCompile := func(src string) (*vm.Program, error) { return compileRun(src, gate.Scope) }
 	var fail, warn *vm.Program
-	compile("fail", cg.Fail, &fail, compileRun)
-	compile("warn", gate.Warn, &warn, compileRun)
+	compile("fail", cg.Fail, &fail, runCompile)
+	compile("warn", gate.Warn, &warn, runCompile)
 	cg.fail, cg.warn = newRunCondition(fail), newRunCondition(warn)
-	cg.pins, cg.onlyPins = pins(gate.Match)
+	if gate.Scope == ScopeTrace {
+		cg.observe = observedSide(gate.Assert)
+	} else {
+		cg.pins, cg.onlyPins = pins(gate.Match)
+	}
 	return cg, errs
+}
+
+// MinCount is the gate's min_spans, or min_traces for a trace gate.
+func (cg *CompiledGate) MinCount() int {
+	if cg.Scope == ScopeTrace {
+		return cg.MinTraces
+	}
+	return cg.MinSpans
 }
 
 // Len is the number of gates.
@@ -253,7 +286,9 @@ func (e *Evaluator) candidatesFor(resource pcommon.Resource, span ptrace.Span) [
 	e.candidates = e.candidates[:0]
 	if !e.gates.indexed {
 		for i := range e.gates.gates {
-			e.candidates = append(e.candidates, i)
+			if e.gates.gates[i].Scope != ScopeTrace {
+				e.candidates = append(e.candidates, i)
+			}
 		}
 		return e.candidates
 	}

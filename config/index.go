@@ -189,6 +189,9 @@ func newGateIndex(gates []CompiledGate) gateIndex {
 	var idx gateIndex
 	for i := range gates {
 		g := &gates[i]
+		if g.Scope == ScopeTrace {
+			continue // judged on whole traces, not here
+		}
 		if len(g.pins) == 0 {
 			idx.always = append(idx.always, i)
 			continue

@@ -323,8 +323,10 @@ func (c costs) add(v reflect.Value, depth, limit int, w *int) {
 			c.add(it.Key(), depth+1, limit, w)
 			c.add(it.Value(), depth+1, limit, w)
 		}
-	case reflect.Interface:
-		c.add(v.Elem(), depth, limit, w)
+	case reflect.Interface, reflect.Pointer: // the trace environment's spans hold no cycle
+		if !v.IsNil() {
+			c.add(v.Elem(), depth, limit, w)
+		}
 	case reflect.Struct:
 		if v.Type() == timeType {
 			*w += c.perScalar

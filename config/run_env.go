@@ -3,9 +3,12 @@ package config
 import "time"
 
 // RunStats is the run environment of `fail` and `warn`: the aggregates of one
-// gate over the spans it matched in one run.
+// gate over the spans (traces, for a trace gate) it matched in one run. A
+// span gate's counts are spans, a trace gate's traces; its durations are
+// the traces'.
 type RunStats struct {
-	Spans          int           `expr:"spans"`           // matched spans
+	Spans          int           `expr:"spans"`           // matched spans (span gates)
+	Traces         int           `expr:"traces"`          // matched traces (trace gates)
 	Violations     int           `expr:"violations"`      // matched spans whose assert did not hold
 	ViolationRatio float64       `expr:"violation_ratio"` // violations / spans, 0 without spans
 	Errors         int           `expr:"errors"`          // matched spans with status error

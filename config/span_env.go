@@ -118,6 +118,8 @@ func (p *spanPatcher) Visit(node *ast.Node) {
 	case *ast.IdentifierNode:
 		if accessor, ok := spanNames[n.Value]; ok {
 			ast.Patch(node, accessorCall(accessor))
+		} else if traceOnly[n.Value] {
+			p.fail(n, "%s is a name of trace gates (scope: trace)", n.Value)
 		}
 	case *ast.MemberNode:
 		// Children are visited first: the map operand is already an accessor call.
@@ -162,8 +164,12 @@ func (e *spanEnv) lookup(attrs pcommon.Map, key string) any {
 	return value(v)
 }
 
-// value converts an attribute value to what expressions see: ints stay ints,
-// doubles floats, bools bools, slices lists, maps maps; empty is nil.
+// AttributeValue is an attribute value as expressions see it: ints stay
+// ints, doubles floats, bools bools, slices lists, maps maps; empty is nil.
+// Trace buffers keep attributes this way.
+func AttributeValue(v pcommon.Value) any { return value(v) }
+
+// value converts an attribute value to what expressions see.
 func value(v pcommon.Value) any {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
@@ -246,6 +252,13 @@ func eventsSize(es ptrace.SpanEventSlice) int {
 func spanDuration(s ptrace.Span) time.Duration {
 	return time.Duration(int64(s.EndTimestamp()) - int64(s.StartTimestamp()))
 }
+
+// KindName and StatusName are a span's kind and status as expressions see
+// them: "server", "error".
+func KindName(k ptrace.SpanKind) string { return kindName(k) }
+
+// StatusName: see KindName.
+func StatusName(c ptrace.StatusCode) string { return statusName(c) }
 
 func kindName(k ptrace.SpanKind) string {
 	switch k {

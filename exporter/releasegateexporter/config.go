@@ -34,6 +34,15 @@ type Config struct {
 	// finished run is forgotten early; with none finished, new runs are
 	// refused (and counted) until one finishes.
 	MaxRuns int `mapstructure:"max_runs"`
+	// TraceIdleTimeout judges a trace that received no span for this long
+	// (trace gates); a trace is judged when its run finishes in any case.
+	TraceIdleTimeout time.Duration `mapstructure:"trace_idle_timeout"`
+	// MaxTraces bounds the traces buffered for trace gates; past it the
+	// oldest is judged at once.
+	MaxTraces int `mapstructure:"max_traces"`
+	// MaxSpansPerTrace bounds a buffered trace; a trace past it is judged
+	// as a violation of the trace gates it matches, never a pass.
+	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
 	// Storage is the ID of a storage extension (such as file_storage) that
 	// keeps the runs and the undelivered CI status events across restarts.
 	Storage *component.ID `mapstructure:"storage"`
@@ -79,6 +88,13 @@ func (cfg *Config) Validate() error {
 	positive("retention", cfg.Retention)
 	if cfg.MaxRuns < 1 {
 		errs = append(errs, fmt.Errorf("max_runs: must be at least 1, got %d", cfg.MaxRuns))
+	}
+	positive("trace_idle_timeout", cfg.TraceIdleTimeout)
+	if cfg.MaxTraces < 1 {
+		errs = append(errs, fmt.Errorf("max_traces: must be at least 1, got %d", cfg.MaxTraces))
+	}
+	if cfg.MaxSpansPerTrace < 1 {
+		errs = append(errs, fmt.Errorf("max_spans_per_trace: must be at least 1, got %d", cfg.MaxSpansPerTrace))
 	}
 	sink := func(key string, err error) {
 		// Every line names its sink; the collector would prefix the first only.

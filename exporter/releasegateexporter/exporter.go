@@ -20,6 +20,7 @@ import (
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -58,6 +59,11 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 				MaxRunDuration: cfg.MaxRunDuration,
 				Retention:      cfg.Retention,
 				MaxRuns:        cfg.MaxRuns,
+			},
+			Traces: traces.Limits{
+				IdleTimeout:      cfg.TraceIdleTimeout,
+				MaxTraces:        cfg.MaxTraces,
+				MaxSpansPerTrace: cfg.MaxSpansPerTrace,
 			},
 			Now:    clock.Now,
 			Events: cfg.hasSinks(),
@@ -169,10 +175,7 @@ func (e *releasegateExporter) sweepLoop() {
 		case <-ticker.Chan():
 		case <-e.wake:
 		}
-		finished := e.store.Sweep()
-		for _, cause := range finished {
-			e.recordFinished(context.Background(), cause)
-		}
+		e.recordTally(context.Background(), e.store.Sweep())
 		e.sinks.publish(e.store)
 		if e.storage != nil {
 			e.storage.saveIfDue(context.Background(), e.store)
@@ -213,7 +216,14 @@ var (
 	noRunAttrs      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_run")))
 	malformedAttrs  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "malformed")))
 	invalidRunAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_run")))
+	judgedAttrs     = map[runstore.JudgedCause]metric.AddOption{}
 )
+
+func init() {
+	for _, cause := range []runstore.JudgedCause{runstore.JudgedIdle, runstore.JudgedRunFinished, runstore.JudgedBufferFull} {
+		judgedAttrs[cause] = metric.WithAttributeSet(attribute.NewSet(attribute.String("trigger", string(cause))))
+	}
+}
 
 func (e *releasegateExporter) recordTally(ctx context.Context, t runstore.Tally) {
 	add := func(c metric.Int64Counter, n int64, opts ...metric.AddOption) {
@@ -231,4 +241,17 @@ func (e *releasegateExporter) recordTally(ctx context.Context, t runstore.Tally)
 	add(e.telemetry.ExporterReleasegateSpansIgnored, t.Malformed, malformedAttrs)
 	add(e.telemetry.ExporterReleasegateSpansIgnored, t.InvalidRun, invalidRunAttrs)
 	add(e.telemetry.ExporterReleasegateUnknownGates, t.UnknownGates)
+	for _, cause := range t.Finished {
+		e.recordFinished(ctx, cause)
+	}
+	if t.Traces.Buffered != 0 {
+		e.telemetry.ExporterReleasegateTracesBuffered.Add(ctx, t.Traces.Buffered)
+	}
+	for cause, n := range t.Traces.Judged {
+		add(e.telemetry.ExporterReleasegateTracesJudged, n, judgedAttrs[cause])
+	}
+	add(e.telemetry.ExporterReleasegateTracesTooLarge, t.Traces.TooLarge)
+	add(e.telemetry.ExporterReleasegateTracesLate, t.Traces.Late)
+	add(e.telemetry.ExporterReleasegateTracesWithoutRun, t.Traces.WithoutRun)
+	add(e.telemetry.ExporterReleasegateTraceSpansLate, t.Traces.LateSpans)
 }

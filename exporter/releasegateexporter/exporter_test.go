@@ -31,6 +31,7 @@ import (
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadatatest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 	"github.com/releasegate/releasegate/internal/metadatacheck"
 )
@@ -43,8 +44,11 @@ func testLimits() runstore.Limits {
 func newTestStore(t testing.TB, gates string, l runstore.Limits) (*runstore.Store, *clockwork.FakeClock) {
 	t.Helper()
 	c := runstoretest.NewClock()
-	return runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: l, Now: c.Now}), c
+	return runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: l, Traces: testTraceLimits, Now: c.Now}), c
 }
+
+// testTraceLimits are those of the exporter's defaults, for fewer traces.
+var testTraceLimits = traces.Limits{IdleTimeout: 10 * time.Second, MaxTraces: 1000, MaxSpansPerTrace: 1000}
 
 // finish finishes a run that the store can hold.
 func finish(t testing.TB, s *runstore.Store, key string) verdict.Run {
@@ -276,7 +280,7 @@ func TestSelfTelemetry(t *testing.T) {
 
 	_, _, _ = call(t, http.MethodPost, server.URL+"/v1/runs/a/finish")
 	c.Advance(time.Minute)
-	finished := e.store.Sweep()
+	finished := e.store.Sweep().Finished
 	for _, cause := range finished {
 		e.recordFinished(ctx, cause)
 	}

@@ -26,6 +26,12 @@ const (
 	defaultRetention      = time.Hour
 	defaultMaxRuns        = 10000
 
+	// Trace gates: a trace is complete when idle this long (SDKs export
+	// every few seconds), and the buffer holds this much at most.
+	defaultTraceIdleTimeout = 10 * time.Second
+	defaultMaxTraces        = 100_000
+	defaultMaxSpansPerTrace = 10_000
+
 	// The API's clients, CI jobs and Prometheus, send a request at once, so
 	// the server's read limits are tighter than confighttp's (1m for the
 	// headers, none for the body): a client that trickles its request cannot
@@ -54,9 +60,13 @@ func createDefaultConfig() component.Config {
 		MaxRunDuration: defaultMaxRunDuration,
 		Retention:      defaultRetention,
 		MaxRuns:        defaultMaxRuns,
-		GitHub:         configoptional.Default(newDefaultGitHubConfig()),
-		GitLab:         configoptional.Default(newDefaultGitLabConfig()),
-		JUnit:          configoptional.Default(newDefaultJUnitConfig()),
+
+		TraceIdleTimeout: defaultTraceIdleTimeout,
+		MaxTraces:        defaultMaxTraces,
+		MaxSpansPerTrace: defaultMaxSpansPerTrace,
+		GitHub:           configoptional.Default(newDefaultGitHubConfig()),
+		GitLab:           configoptional.Default(newDefaultGitLabConfig()),
+		JUnit:            configoptional.Default(newDefaultJUnitConfig()),
 	}
 }
 

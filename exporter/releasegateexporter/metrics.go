@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
@@ -23,48 +24,57 @@ const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 const gzipLevel = gzip.BestSpeed
 
 // metricFamily is one family of /metrics; gate writes its series of one
-// gate in one run, and is nil for releasegate_run_status.
+// gate in one run, and is nil for releasegate_run_status. A family of a
+// scope has the series of the gates of that scope only: span gates count
+// spans, trace gates traces.
 type metricFamily struct {
 	name, help, kind string
+	scope            config.Scope // "" for every gate
 	gate             func(w textWriter, name, gate, run string, g *runstore.GateSample)
 }
 
-const durationSummary = "releasegate_gate_span_duration_seconds"
-
-// metricFamilies are in the order /metrics writes them: by name.
-var metricFamilies = []metricFamily{
-	{
-		name: "releasegate_gate_error_spans_total", kind: "counter",
-		help: "Matched spans with status error.",
+// counter is a family of one count of each gate.
+func counter(name, help string, scope config.Scope, count func(*runstore.GateSample) int) metricFamily {
+	return metricFamily{name: name, kind: "counter", help: help, scope: scope,
 		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
-			w.gateSample(name, gate, run, "", float64(g.ErrorSpans))
+			w.gateSample(name, gate, run, "", float64(count(g)))
 		},
-	},
-	{
-		name: "releasegate_gate_span_duration_max_seconds", kind: "gauge",
-		help: "Longest span the gate matched in the run.",
+	}
+}
+
+// maxDuration is the family of the longest duration of each gate.
+func maxDuration(name, help string, scope config.Scope) metricFamily {
+	return metricFamily{name: name, kind: "gauge", help: help, scope: scope,
 		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
 			w.gateSample(name, gate, run, "", g.Max.Seconds())
 		},
-	},
-	{
-		name: durationSummary, kind: "summary",
-		help: "Durations of the spans the gate matched in the run.",
+	}
+}
+
+// durations is the summary family of the durations of each gate.
+func durations(name, help string, scope config.Scope) metricFamily {
+	return metricFamily{name: name, kind: "summary", help: help, scope: scope,
 		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
 			for i, q := range g.Quantiles {
 				w.gateSample(name, gate, run, quantileLabels[i], q.Seconds())
 			}
-			w.gateSample(durationSummary+"_sum", gate, run, "", g.Sum/1e9)
-			w.gateSample(durationSummary+"_count", gate, run, "", float64(g.Count))
+			w.gateSample(name+"_sum", gate, run, "", g.Sum/1e9)
+			w.gateSample(name+"_count", gate, run, "", float64(g.Count))
 		},
-	},
-	{
-		name: "releasegate_gate_spans_total", kind: "counter",
-		help: "Spans the gate matched in the run.",
-		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
-			w.gateSample(name, gate, run, "", float64(g.Spans))
-		},
-	},
+	}
+}
+
+func errorCount(g *runstore.GateSample) int     { return g.ErrorSpans }
+func matchedCount(g *runstore.GateSample) int   { return g.Spans }
+func violationCount(g *runstore.GateSample) int { return g.Violations }
+
+// metricFamilies are in the order /metrics writes them: by name.
+var metricFamilies = []metricFamily{
+	counter("releasegate_gate_error_spans_total", "Matched spans with status error.", config.ScopeSpan, errorCount),
+	counter("releasegate_gate_error_traces_total", "Matched traces with a span of status error.", config.ScopeTrace, errorCount),
+	maxDuration("releasegate_gate_span_duration_max_seconds", "Longest span the gate matched in the run.", config.ScopeSpan),
+	durations("releasegate_gate_span_duration_seconds", "Durations of the spans the gate matched in the run.", config.ScopeSpan),
+	counter("releasegate_gate_spans_total", "Spans the gate matched in the run.", config.ScopeSpan, matchedCount),
 	{
 		name: "releasegate_gate_status", kind: "gauge",
 		help: "State of a gate in a run: 1 for the current state, 0 for the others.",
@@ -74,13 +84,11 @@ var metricFamilies = []metricFamily{
 			}
 		},
 	},
-	{
-		name: "releasegate_gate_violations_total", kind: "counter",
-		help: "Matched spans whose assert did not hold.",
-		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
-			w.gateSample(name, gate, run, "", float64(g.Violations))
-		},
-	},
+	maxDuration("releasegate_gate_trace_duration_max_seconds", "Longest trace the gate matched in the run.", config.ScopeTrace),
+	durations("releasegate_gate_trace_duration_seconds", "Durations of the traces the gate matched in the run.", config.ScopeTrace),
+	counter("releasegate_gate_trace_violations_total", "Matched traces whose assert did not hold.", config.ScopeTrace, violationCount),
+	counter("releasegate_gate_traces_total", "Traces the gate matched in the run.", config.ScopeTrace, matchedCount),
+	counter("releasegate_gate_violations_total", "Matched spans whose assert did not hold.", config.ScopeSpan, violationCount),
 	{
 		name: "releasegate_run_status", kind: "gauge",
 		help: "State of a run (its worst gate): 1 for the current state, 0 for the others.",
@@ -220,8 +228,13 @@ func writeMetrics(bw *bufio.Writer, m runstore.Samples, names []string, failed f
 	for i := range m.Runs {
 		runs[i] = escapeLabelValue(m.Runs[i].Key)
 	}
+	scoped := map[config.Scope][]int{"": byName}
+	for _, g := range byName {
+		scoped[m.Scopes[g]] = append(scoped[m.Scopes[g]], g)
+	}
 	for _, f := range metricFamilies {
-		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(m.Gates) == 0) {
+		gates := scoped[f.scope]
+		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(gates) == 0) {
 			continue
 		}
 		w.header(f.name, f.help, f.kind)
@@ -233,7 +246,7 @@ func writeMetrics(bw *bufio.Writer, m runstore.Samples, names []string, failed f
 			}
 			continue
 		}
-		for _, g := range byName {
+		for _, g := range gates {
 			for i := range m.Runs {
 				f.gate(w, f.name, escaped[g], runs[i], &m.Runs[i].Gates[g])
 			}

@@ -30,6 +30,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
@@ -45,21 +46,35 @@ var (
 		"State of a gate in a run: 1 for the current state, 0 for the others.", []string{"run", "gate", "status"}, nil)
 	runStatusDesc = prometheus.NewDesc("releasegate_run_status",
 		"State of a run (its worst gate): 1 for the current state, 0 for the others.", []string{"run", "status"}, nil)
-	gateSpansDesc = prometheus.NewDesc("releasegate_gate_spans_total",
-		"Spans the gate matched in the run.", []string{"run", "gate"}, nil)
-	gateViolationsDesc = prometheus.NewDesc("releasegate_gate_violations_total",
-		"Matched spans whose assert did not hold.", []string{"run", "gate"}, nil)
-	gateErrorSpansDesc = prometheus.NewDesc("releasegate_gate_error_spans_total",
-		"Matched spans with status error.", []string{"run", "gate"}, nil)
-	gateDurationDesc = prometheus.NewDesc("releasegate_gate_span_duration_seconds",
-		"Durations of the spans the gate matched in the run.", []string{"run", "gate"}, nil)
-	gateMaxDurationDesc = prometheus.NewDesc("releasegate_gate_span_duration_max_seconds",
-		"Longest span the gate matched in the run.", []string{"run", "gate"}, nil)
 )
 
+// scopeDescs are the families of the gates of one scope.
+type scopeDescs struct{ matched, violations, errors, durations, max *prometheus.Desc }
+
+var referenceDescs = map[config.Scope]scopeDescs{
+	config.ScopeSpan: {
+		matched:    prometheus.NewDesc("releasegate_gate_spans_total", "Spans the gate matched in the run.", []string{"run", "gate"}, nil),
+		violations: prometheus.NewDesc("releasegate_gate_violations_total", "Matched spans whose assert did not hold.", []string{"run", "gate"}, nil),
+		errors:     prometheus.NewDesc("releasegate_gate_error_spans_total", "Matched spans with status error.", []string{"run", "gate"}, nil),
+		durations:  prometheus.NewDesc("releasegate_gate_span_duration_seconds", "Durations of the spans the gate matched in the run.", []string{"run", "gate"}, nil),
+		max:        prometheus.NewDesc("releasegate_gate_span_duration_max_seconds", "Longest span the gate matched in the run.", []string{"run", "gate"}, nil),
+	},
+	config.ScopeTrace: {
+		matched:    prometheus.NewDesc("releasegate_gate_traces_total", "Traces the gate matched in the run.", []string{"run", "gate"}, nil),
+		violations: prometheus.NewDesc("releasegate_gate_trace_violations_total", "Matched traces whose assert did not hold.", []string{"run", "gate"}, nil),
+		errors:     prometheus.NewDesc("releasegate_gate_error_traces_total", "Matched traces with a span of status error.", []string{"run", "gate"}, nil),
+		durations:  prometheus.NewDesc("releasegate_gate_trace_duration_seconds", "Durations of the traces the gate matched in the run.", []string{"run", "gate"}, nil),
+		max:        prometheus.NewDesc("releasegate_gate_trace_duration_max_seconds", "Longest trace the gate matched in the run.", []string{"run", "gate"}, nil),
+	},
+}
+
 func (c referenceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{gateStatusDesc, runStatusDesc, gateSpansDesc, gateViolationsDesc, gateErrorSpansDesc, gateDurationDesc, gateMaxDurationDesc} {
-		ch <- d
+	ch <- gateStatusDesc
+	ch <- runStatusDesc
+	for _, d := range referenceDescs {
+		for _, desc := range []*prometheus.Desc{d.matched, d.violations, d.errors, d.durations, d.max} {
+			ch <- desc
+		}
 	}
 }
 
@@ -69,19 +84,19 @@ func (c referenceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(runStatusDesc, prometheus.GaugeValue, oneIf(st == r.Status), r.Key, string(st))
 		}
 		for i, g := range r.Gates {
-			name := c.samples.Gates[i]
+			name, d := c.samples.Gates[i], referenceDescs[c.samples.Scopes[i]]
 			for _, st := range verdict.Statuses {
 				ch <- prometheus.MustNewConstMetric(gateStatusDesc, prometheus.GaugeValue, oneIf(st == g.Status), r.Key, name, string(st))
 			}
-			ch <- prometheus.MustNewConstMetric(gateSpansDesc, prometheus.CounterValue, float64(g.Spans), r.Key, name)
-			ch <- prometheus.MustNewConstMetric(gateViolationsDesc, prometheus.CounterValue, float64(g.Violations), r.Key, name)
-			ch <- prometheus.MustNewConstMetric(gateErrorSpansDesc, prometheus.CounterValue, float64(g.ErrorSpans), r.Key, name)
+			ch <- prometheus.MustNewConstMetric(d.matched, prometheus.CounterValue, float64(g.Spans), r.Key, name)
+			ch <- prometheus.MustNewConstMetric(d.violations, prometheus.CounterValue, float64(g.Violations), r.Key, name)
+			ch <- prometheus.MustNewConstMetric(d.errors, prometheus.CounterValue, float64(g.ErrorSpans), r.Key, name)
 			quantiles := make(map[float64]float64, len(runstore.SummaryQuantiles))
 			for j, q := range runstore.SummaryQuantiles {
 				quantiles[q] = g.Quantiles[j].Seconds()
 			}
-			ch <- prometheus.MustNewConstSummary(gateDurationDesc, uint64(g.Count), g.Sum/1e9, quantiles, r.Key, name)
-			ch <- prometheus.MustNewConstMetric(gateMaxDurationDesc, prometheus.GaugeValue, g.Max.Seconds(), r.Key, name)
+			ch <- prometheus.MustNewConstSummary(d.durations, uint64(g.Count), g.Sum/1e9, quantiles, r.Key, name)
+			ch <- prometheus.MustNewConstMetric(d.max, prometheus.GaugeValue, g.Max.Seconds(), r.Key, name)
 		}
 	}
 }
@@ -114,6 +129,10 @@ gates:
     min_spans: 3
   - name: "9"
     match: name == "none"
+  - name: t.trace
+    scope: trace
+    match: root != nil
+    assert: duration < duration("100ms")
 `
 
 // equivalenceSamples are those of runs of every state, exact and sketched
@@ -178,6 +197,7 @@ func equivalenceSamples(t testing.TB) runstore.Samples {
 	g.Spans, g.Sum, g.Max = 1<<53+1, math.Inf(1), 1
 	edge[2].Sum = math.NaN()
 	edge[3].Sum = math.Inf(-1)
+	edge[4].Sum, edge[4].Max = math.Inf(1), math.MaxInt64
 	return samples
 }
 
@@ -225,6 +245,7 @@ func TestMetricsAsClientGolang(t *testing.T) {
 		series += len(w.GetMetric())
 	}
 	assert.Equal(t, len(s.Runs)*(len(s.Gates)*11+6), series, "summaries counted once")
+	assert.Contains(t, rec.Body.String(), `releasegate_gate_traces_total{gate="t.trace",run="r-passed"} 5`)
 
 	// Byte for byte, so in the same order too.
 	var text bytes.Buffer

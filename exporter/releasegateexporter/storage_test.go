@@ -145,7 +145,7 @@ func TestRestoredRunResumes(t *testing.T) {
 	s.Record(runstoretest.Traces(runstoretest.Checkout("r-1", 100*time.Millisecond), runstoretest.Checkout("r-1", 400*time.Millisecond)))
 	s2, _, _, _ := restart(t, s, c, storagetest.New(), 10*time.Minute) // idle_timeout is 30s
 
-	finished := s2.Sweep()
+	finished := s2.Sweep().Finished
 	assert.Empty(t, finished, "not idle: it was just restored")
 	s2.Record(runstoretest.Traces(runstoretest.Checkout("r-1", 120*time.Millisecond)))
 	v := finish(t, s2, "r-1")
@@ -160,10 +160,10 @@ func TestRestoredRunResumes(t *testing.T) {
 	s.Record(runstoretest.Traces(runstoretest.Checkout("r-2", time.Millisecond)))
 	s3, c3, _, _ := restart(t, s, c, storagetest.New(), 10*time.Minute)
 	c3.Advance(29 * time.Second)
-	finished = s3.Sweep()
+	finished = s3.Sweep().Finished
 	assert.Empty(t, finished)
 	c3.Advance(time.Second)
-	finished = s3.Sweep()
+	finished = s3.Sweep().Finished
 	assert.Equal(t, []verdict.FinishCause{verdict.FinishedIdle}, finished)
 }
 

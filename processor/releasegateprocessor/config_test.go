@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 		Name:     "checkout-latency",
 		Match:    `name == "POST /checkout"`,
 		Assert:   `duration < duration("300ms")`,
+		Scope:    config.ScopeSpan,
 		MinSpans: 1,
 		OnNoData: config.NoDataInconclusive,
 	}, cfg.Gates.Gates[0])

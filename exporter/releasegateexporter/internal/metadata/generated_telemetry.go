@@ -15,22 +15,28 @@ func Meter(settings component.TelemetrySettings) metric.Meter {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                           metric.Meter
-	mu                              sync.Mutex
-	registrations                   []metric.Registration
-	ExporterReleasegateRunsEvicted  metric.Int64Counter
-	ExporterReleasegateRunsFinished metric.Int64Counter
-	ExporterReleasegateRunsOpen     metric.Int64UpDownCounter
-	ExporterReleasegateRunsSaved    metric.Int64Counter
-	ExporterReleasegateSinkDropped  metric.Int64Counter
-	ExporterReleasegateSinkFailed   metric.Int64Counter
-	ExporterReleasegateSinkRetried  metric.Int64Counter
-	ExporterReleasegateSinkSent     metric.Int64Counter
-	ExporterReleasegateSinkSkipped  metric.Int64Counter
-	ExporterReleasegateSpansIgnored metric.Int64Counter
-	ExporterReleasegateSpansLate    metric.Int64Counter
-	ExporterReleasegateSpansRefused metric.Int64Counter
-	ExporterReleasegateUnknownGates metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ExporterReleasegateRunsEvicted      metric.Int64Counter
+	ExporterReleasegateRunsFinished     metric.Int64Counter
+	ExporterReleasegateRunsOpen         metric.Int64UpDownCounter
+	ExporterReleasegateRunsSaved        metric.Int64Counter
+	ExporterReleasegateSinkDropped      metric.Int64Counter
+	ExporterReleasegateSinkFailed       metric.Int64Counter
+	ExporterReleasegateSinkRetried      metric.Int64Counter
+	ExporterReleasegateSinkSent         metric.Int64Counter
+	ExporterReleasegateSinkSkipped      metric.Int64Counter
+	ExporterReleasegateSpansIgnored     metric.Int64Counter
+	ExporterReleasegateSpansLate        metric.Int64Counter
+	ExporterReleasegateSpansRefused     metric.Int64Counter
+	ExporterReleasegateUnknownGates     metric.Int64Counter
+	ExporterReleasegateTraceSpansLate   metric.Int64Counter
+	ExporterReleasegateTracesBuffered   metric.Int64UpDownCounter
+	ExporterReleasegateTracesJudged     metric.Int64Counter
+	ExporterReleasegateTracesLate       metric.Int64Counter
+	ExporterReleasegateTracesTooLarge   metric.Int64Counter
+	ExporterReleasegateTracesWithoutRun metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -138,6 +144,42 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_releasegate_unknown_gates",
 		metric.WithDescription("Gate names in span annotations that the gates document does not have."),
 		metric.WithUnit("{gate}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTraceSpansLate, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_trace_spans_late",
+		metric.WithDescription("Spans of traces already judged; they do not change a verdict."),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTracesBuffered, err = builder.meter.Int64UpDownCounter(
+		"otelcol_exporter_releasegate_traces_buffered",
+		metric.WithDescription("Traces buffered for trace gates now."),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTracesJudged, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_traces_judged",
+		metric.WithDescription("Traces judged by trace gates, by trigger (trace_idle, run_finished, buffer_full)."),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTracesLate, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_traces_late",
+		metric.WithDescription("Traces judged after their run had finished; they do not change its verdict."),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTracesTooLarge, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_traces_too_large",
+		metric.WithDescription("Traces with more spans than max_spans_per_trace, judged as violations of the trace gates they match."),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateTracesWithoutRun, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_traces_without_run",
+		metric.WithDescription("Traces none of whose spans had a run key; no run judges them."),
+		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

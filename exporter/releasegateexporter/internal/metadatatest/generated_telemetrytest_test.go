@@ -30,6 +30,12 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterReleasegateSpansLate.Add(context.Background(), 1)
 	tb.ExporterReleasegateSpansRefused.Add(context.Background(), 1)
 	tb.ExporterReleasegateUnknownGates.Add(context.Background(), 1)
+	tb.ExporterReleasegateTraceSpansLate.Add(context.Background(), 1)
+	tb.ExporterReleasegateTracesBuffered.Add(context.Background(), 1)
+	tb.ExporterReleasegateTracesJudged.Add(context.Background(), 1)
+	tb.ExporterReleasegateTracesLate.Add(context.Background(), 1)
+	tb.ExporterReleasegateTracesTooLarge.Add(context.Background(), 1)
+	tb.ExporterReleasegateTracesWithoutRun.Add(context.Background(), 1)
 	AssertEqualExporterReleasegateRunsEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -67,6 +73,24 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterReleasegateUnknownGates(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTraceSpansLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTracesBuffered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTracesJudged(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTracesLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTracesTooLarge(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateTracesWithoutRun(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

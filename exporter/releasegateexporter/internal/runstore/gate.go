@@ -17,7 +17,9 @@ const maxExemplars = 5
 // CI statuses show far less (GitHub, 140 characters).
 const maxReason = 1024
 
-// gate is one gate's aggregates in one run, and its verdict.
+// gate is one gate's aggregates in one run, and its verdict. A trace
+// gate's counts and durations are of traces: spans counts its matched
+// traces, errorSpans those with an error span.
 type gate struct {
 	spans      int // matched spans
 	violations int // of those, spans whose assert did not hold (errored included)
@@ -30,9 +32,12 @@ type gate struct {
 	// failedAt is when the gate failed fast, while its run was open; its
 	// reason is worked out again at finish, from the final counts.
 	failedAt time.Time
+	// observed is what a trace gate's assert compared in the first
+	// violating trace, observedTrace: "14" in trace 4bf92f35….
+	observed, observedTrace string
 }
 
-func (g *gate) stats(elapsed time.Duration) config.RunStats {
+func (g *gate) stats(cg *config.CompiledGate, elapsed time.Duration) config.RunStats {
 	s := config.RunStats{
 		Spans:      g.spans,
 		Violations: g.violations,
@@ -50,6 +55,9 @@ func (g *gate) stats(elapsed time.Duration) config.RunStats {
 		s.ViolationRatio = float64(g.violations) / float64(g.spans)
 		s.ErrorRatio = float64(g.errorSpans) / float64(g.spans)
 	}
+	if cg.Scope == config.ScopeTrace {
+		s.Spans, s.Traces = 0, g.spans
+	}
 	return s
 }
 
@@ -57,10 +65,10 @@ func (g *gate) stats(elapsed time.Duration) config.RunStats {
 // fail condition holds and can no longer become false (see
 // config.CompiledGate.FailsFast).
 func (g *gate) failFast(cg *config.CompiledGate, elapsed time.Duration, now time.Time) {
-	if g.status != verdict.Pending || !cg.FailsFast() || g.spans < cg.MinSpans {
+	if g.status != verdict.Pending || !cg.FailsFast() || g.spans < cg.MinCount() {
 		return
 	}
-	stats := g.stats(elapsed)
+	stats := g.stats(cg, elapsed)
 	if fails, err := cg.Fails(stats); err == nil && fails {
 		g.conclude(verdict.Failed, failedReason(cg, stats, g))
 		g.failedAt = now
@@ -71,14 +79,14 @@ func (g *gate) failFast(cg *config.CompiledGate, elapsed time.Duration, now time
 // that failed fast stays failed, and its reason is the run's as it finally
 // stands: spans kept counting after the moment it failed.
 func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
-	stats := g.stats(elapsed)
+	stats := g.stats(cg, elapsed)
 	switch {
 	case !g.failedAt.IsZero():
 		g.conclude(verdict.Failed, failedReason(cg, stats, g))
 		return
 	case g.status != verdict.Pending:
 		return
-	case g.spans < cg.MinSpans:
+	case g.spans < cg.MinCount():
 		g.conclude(noData(cg, g.spans))
 		return
 	}
@@ -121,10 +129,11 @@ func (g *gate) conclude(status verdict.Status, reason string) {
 	g.status, g.reason = status, cut(reason, maxReason)
 }
 
-func noData(cg *config.CompiledGate, spans int) (verdict.Status, string) {
-	what := "no spans matched"
-	if spans > 0 {
-		what = fmt.Sprintf("%d spans matched, fewer than min_spans %d", spans, cg.MinSpans)
+func noData(cg *config.CompiledGate, n int) (verdict.Status, string) {
+	unit := units(cg)
+	what := "no " + unit + " matched"
+	if n > 0 {
+		what = fmt.Sprintf("%d %s matched, fewer than min_%s %d", n, unit, unit, cg.MinCount())
 	}
 	switch cg.OnNoData {
 	case config.NoDataFail:
@@ -166,17 +175,30 @@ func or(s, otherwise string) string {
 	return s
 }
 
-// evidence is what the spans showed: "4 of 118 spans violated duration <
-// 300ms, 1 could not be evaluated".
+// evidence is what the spans (traces) showed: "4 of 118 spans violated
+// duration < 300ms, 1 could not be evaluated", "3 of 40 traces violated
+// count(spans, .name == "SELECT") <= 10: 14 in trace 4bf92f35…".
 func evidence(cg *config.CompiledGate, g *gate) string {
+	unit := units(cg)
 	if cg.Assert == "" {
-		return fmt.Sprintf("%d spans matched", g.spans)
+		return fmt.Sprintf("%d %s matched", g.spans, unit)
 	}
-	s := fmt.Sprintf("%d of %d spans violated %s", g.violations, g.spans, readable(cg.Assert))
+	s := fmt.Sprintf("%d of %d %s violated %s", g.violations, g.spans, unit, readable(cg.Assert))
+	if g.observed != "" {
+		s += fmt.Sprintf(": %s in trace %s…", g.observed, g.observedTrace[:min(8, len(g.observedTrace))])
+	}
 	if g.evalErrors > 0 {
 		s += fmt.Sprintf(", %d could not be evaluated", g.evalErrors)
 	}
 	return s
+}
+
+// units is what a gate counts: "spans", or "traces".
+func units(cg *config.CompiledGate) string {
+	if cg.Scope == config.ScopeTrace {
+		return "traces"
+	}
+	return "spans"
 }
 
 var durationLiteral = regexp.MustCompile(`duration\("([^"]*)"\)`)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -12,11 +13,12 @@ import (
 // shows, in the order of GateSample.Quantiles.
 var SummaryQuantiles = [...]float64{0.5, 0.9, 0.95, 0.99}
 
-// Samples is what /metrics shows of the runs held: the gates' names, in
-// document order, and the runs, sorted by key.
+// Samples is what /metrics shows of the runs held: the gates' names and
+// scopes, in document order, and the runs, sorted by key.
 type Samples struct {
-	Gates []string
-	Runs  []RunSample
+	Gates  []string
+	Scopes []config.Scope
+	Runs   []RunSample
 }
 
 // RunSample is what /metrics shows of one run.
@@ -26,7 +28,8 @@ type RunSample struct {
 	Gates  []GateSample // indexed like Samples.Gates
 }
 
-// GateSample is what /metrics shows of one gate in one run.
+// GateSample is what /metrics shows of one gate in one run: of spans, or
+// of traces for a trace gate.
 type GateSample struct {
 	Status                        verdict.Status
 	Spans, Violations, ErrorSpans int
@@ -44,9 +47,9 @@ type GateSample struct {
 func (s *Store) Samples() Samples {
 	s.mu.Lock()
 	n := s.gates.Len()
-	m := Samples{Gates: make([]string, n), Runs: make([]RunSample, 0, len(s.runs))}
+	m := Samples{Gates: make([]string, n), Scopes: make([]config.Scope, n), Runs: make([]RunSample, 0, len(s.runs))}
 	for i := range n {
-		m.Gates[i] = s.gates.At(i).Name
+		m.Gates[i], m.Scopes[i] = s.gates.At(i).Name, s.gates.At(i).Scope
 	}
 	all := make([]GateSample, len(s.runs)*n)
 	for _, r := range s.runs {

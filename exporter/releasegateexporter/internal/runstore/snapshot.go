@@ -41,15 +41,19 @@ type StoredRun struct {
 // StoredGate is a gate's state in a run, by the gate's name: a gates file
 // changed between two starts keeps the counts of the gates it still has.
 type StoredGate struct {
-	Name       string             `json:"name"`
-	Status     verdict.Status     `json:"status"`
-	Reason     string             `json:"reason,omitempty"`
-	FailedAt   time.Time          `json:"failed_at,omitzero"`
-	Spans      int                `json:"spans"`
-	Violations int                `json:"violations"`
-	EvalErrors int                `json:"eval_errors"`
-	ErrorSpans int                `json:"error_spans"`
-	Exemplars  []verdict.Exemplar `json:"exemplars,omitempty"`
+	Name     string         `json:"name"`
+	Status   verdict.Status `json:"status"`
+	Reason   string         `json:"reason,omitempty"`
+	FailedAt time.Time      `json:"failed_at,omitzero"`
+	// Observed and ObservedTrace: what a trace gate's first violating
+	// trace showed.
+	Observed      string             `json:"observed,omitempty"`
+	ObservedTrace string             `json:"observed_trace,omitempty"`
+	Spans         int                `json:"spans"`
+	Violations    int                `json:"violations"`
+	EvalErrors    int                `json:"eval_errors"`
+	ErrorSpans    int                `json:"error_spans"`
+	Exemplars     []verdict.Exemplar `json:"exemplars,omitempty"`
 	// Durations: exact (sorted, nanoseconds) while few, else the DDSketch
 	// in its own binary encoding.
 	Count  int             `json:"count"`
@@ -111,6 +115,7 @@ func (s *Store) stored(r *run, scratch *[]byte) StoredRun {
 		sg := &sr.Gates[i]
 		*sg = StoredGate{
 			Name: s.gates.At(i).Name, Status: g.status, Reason: g.reason, FailedAt: g.failedAt,
+			Observed: g.observed, ObservedTrace: g.observedTrace,
 			Spans: g.spans, Violations: g.violations, EvalErrors: g.evalErrors, ErrorSpans: g.errorSpans,
 			Exemplars: slices.Clone(g.exemplars),
 			Count:     d.count, Sum: d.sum, Min: d.min, Max: d.max,
@@ -255,6 +260,7 @@ func gateFromStored(sg *StoredGate) (gate, error) {
 	g := gate{
 		spans: sg.Spans, violations: sg.Violations, evalErrors: sg.EvalErrors, errorSpans: sg.ErrorSpans,
 		durations: d, status: sg.Status, reason: cut(sg.Reason, maxReason), failedAt: sg.FailedAt,
+		observed: cut(sg.Observed, maxReason), observedTrace: cut(sg.ObservedTrace, 32),
 	}
 	for _, x := range sg.Exemplars[:min(len(sg.Exemplars), maxExemplars)] {
 		x.Name = cut(x.Name, maxExemplarName)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -41,6 +43,9 @@ type Limits struct {
 // Settings configure a store.
 type Settings struct {
 	Limits
+	// Traces bound the traces buffered for trace gates; unused without
+	// them.
+	Traces traces.Limits
 	// Now is the store's clock; nil means time.Now.
 	Now func() time.Time
 	// Events keeps the runs' events for TakeEvents. Without CI status
@@ -62,6 +67,8 @@ type Store struct {
 	outbox   []verdict.Event
 	// annotated is scratch space for the span Record reads.
 	annotated []annotated
+	// buffer assembles traces for the trace gates; nil without them.
+	buffer *traces.Buffer
 }
 
 // New returns an empty store of the gates' runs.
@@ -70,7 +77,11 @@ func New(gates *config.Gates, set Settings) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{gates: gates, limits: set.Limits, now: now, events: set.Events, runs: make(map[string]*run)}
+	s := &Store{gates: gates, limits: set.Limits, now: now, events: set.Events, runs: make(map[string]*run)}
+	if gates.HasTraceGates() {
+		s.buffer = traces.New(gates.TraceFields(), set.Traces)
+	}
+	return s
 }
 
 // Tally is what a call did that self-telemetry counts.
@@ -82,38 +93,62 @@ type Tally struct {
 	NoRun, Malformed, InvalidRun, Refused, Late int64
 	// UnknownGates counts gate names the gates document lacks.
 	UnknownGates int64
+	Traces       TraceTally
+	// Finished are the causes of the runs a sweep finished.
+	Finished []verdict.FinishCause
 }
 
-// Record aggregates the annotated spans of a batch into their runs.
+// Record aggregates the annotated spans of a batch into their runs, and,
+// for trace gates, buffers every span into its trace. Traces that had to
+// leave the buffer to make room are judged before it returns, outside the
+// store's lock.
 func (s *Store) Record(td ptrace.Traces) Tally {
 	var t Tally
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var due []*traces.Assembled
 	var last *run // spans of a batch mostly share a run
 	for _, rs := range td.ResourceSpans().All() {
 		resource := rs.Resource().Attributes()
 		var learned *run // the run that learned from this resource last
+		var buffered *traces.Resource
+		if s.buffer != nil {
+			buffered = s.buffer.Resource(rs.Resource())
+		}
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, span := range ss.Spans().All() {
 				attrs := span.Attributes()
-				key, ok := attrs.Get(annotation.Run)
-				if !ok {
-					t.NoRun++
-					continue
-				}
-				if key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !s.readGates(attrs) {
+				key, annotated := attrs.Get(annotation.Run)
+				if annotated && (key.Type() != pcommon.ValueTypeStr || key.Str() == "" || !s.readGates(attrs)) {
 					t.Malformed++
 					continue
 				}
+				var runKey string
+				if annotated {
+					runKey = key.Str()
+				}
+				if s.buffer != nil {
+					if !annotated {
+						// Trace gates need the run of every span: the
+						// processor annotates only those a span gate matched.
+						runKey = s.gates.RunKey(rs.Resource(), ss.Scope(), span)
+					}
+					if full := s.bufferSpan(now, buffered, ss.Scope(), span, runKey, &t); full != nil {
+						due = append(due, full)
+					}
+				}
+				if runKey == "" {
+					t.NoRun++
+					continue
+				}
 				r := last
-				if r == nil || r.key != key.Str() {
-					if r = s.runs[key.Str()]; r == nil {
-						if !ValidRunKey(key.Str()) {
+				if r == nil || r.key != runKey {
+					if r = s.runs[runKey]; r == nil {
+						if !ValidRunKey(runKey) {
 							t.InvalidRun++
 							continue
 						}
-						if r = s.open(key.Str(), now, &t); r == nil {
+						if r = s.open(runKey, now, &t); r == nil {
 							t.Refused++
 							continue
 						}
@@ -126,7 +161,9 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 					t.Late++
 					continue
 				}
-				s.recordSpan(r, span, &t)
+				if annotated {
+					s.recordSpan(r, span, &t)
+				}
 				if learned != r { // once a resource, not once a span
 					r.facts.learn(resource)
 					learned = r
@@ -135,6 +172,10 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 				r.lastSpan, r.changed = now, true
 			}
 		}
+	}
+	s.mu.Unlock()
+	if len(due) > 0 {
+		s.judge(due, JudgedBufferFull, &t)
 	}
 	return t
 }
@@ -228,12 +269,27 @@ func (s *Store) open(key string, now time.Time, t *Tally) *run {
 	return r
 }
 
-// Sweep finishes the runs that went idle or reached MaxRunDuration, fails
+// Sweep judges the traces that went idle, finishes the runs that went idle
+// or reached MaxRunDuration, judging their buffered traces first, fails
 // fast the gates whose fail condition holds for good, and forgets the runs
-// whose retention is over. It returns why each run it finished finished.
-func (s *Store) Sweep() []verdict.FinishCause {
-	var finished []verdict.FinishCause
+// whose retention is over.
+func (s *Store) Sweep() Tally {
+	var t Tally
 	now := s.now()
+	if s.buffer != nil {
+		s.mu.Lock()
+		idle := s.buffer.Idle(now)
+		var finishing []*traces.Assembled
+		for _, r := range s.runs {
+			if r.isOpen() && s.finishCause(r, now) != "" {
+				finishing = append(finishing, s.buffer.OfRun(r.key)...)
+			}
+		}
+		s.mu.Unlock()
+		t.Traces.Buffered -= int64(len(idle) + len(finishing))
+		s.judge(idle, JudgedIdle, &t)
+		s.judge(finishing, JudgedRunFinished, &t)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.runs {
@@ -241,14 +297,10 @@ func (s *Store) Sweep() []verdict.FinishCause {
 			continue
 		}
 		s.announce(r, now)
-		switch {
-		case now.Sub(r.idleSince()) >= s.limits.IdleTimeout:
-			s.finish(r, verdict.FinishedIdle, now)
-			finished = append(finished, verdict.FinishedIdle)
-		case now.Sub(r.started) >= s.limits.MaxRunDuration:
-			s.finish(r, verdict.FinishedAtMaxDuration, now)
-			finished = append(finished, verdict.FinishedAtMaxDuration)
-		case r.changed:
+		if cause := s.finishCause(r, now); cause != "" {
+			s.finish(r, cause, now)
+			t.Finished = append(t.Finished, cause)
+		} else if r.changed {
 			r.changed, r.unsaved = false, true // a gate may fail fast
 			for i := range r.gates {
 				r.gates[i].failFast(s.gates.At(i), r.elapsed(now), now)
@@ -258,7 +310,19 @@ func (s *Store) Sweep() []verdict.FinishCause {
 	for len(s.finished) > 0 && now.Sub(s.finished[0].finished) >= s.limits.Retention {
 		s.forgetOldest()
 	}
-	return finished
+	return t
+}
+
+// finishCause is why an open run finishes now, if it does: it went idle,
+// or reached MaxRunDuration.
+func (s *Store) finishCause(r *run, now time.Time) verdict.FinishCause {
+	switch {
+	case now.Sub(r.idleSince()) >= s.limits.IdleTimeout:
+		return verdict.FinishedIdle
+	case now.Sub(r.started) >= s.limits.MaxRunDuration:
+		return verdict.FinishedAtMaxDuration
+	}
+	return ""
 }
 
 // forgetOldest forgets the run that finished first. Its slot is cleared,
@@ -338,6 +402,14 @@ type Finished struct {
 // gates get their no-data verdicts: no traffic is never a silent pass.
 func (s *Store) Finish(key string) (Finished, error) {
 	var f Finished
+	if s.buffer != nil {
+		// Its traces are judged first, so that its verdict has them all.
+		s.mu.Lock()
+		due := s.buffer.OfRun(key)
+		s.mu.Unlock()
+		f.Tally.Traces.Buffered -= int64(len(due))
+		s.judge(due, JudgedRunFinished, &f.Tally)
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -241,7 +241,7 @@ func TestFailFast(t *testing.T) {
 	failedAt := *noErrors.FailedAt
 	assert.Equal(t, verdict.Failed, v.Status)
 	require.Len(t, noErrors.Exemplars, 1)
-	assert.Equal(t, verdict.Exemplar{TraceID: "00000000000000000000000000000001", SpanID: "0000000000000001", Name: "GET /", Condition: `status != "error"`}, noErrors.Exemplars[0])
+	assert.Equal(t, verdict.Exemplar{TraceID: runstoretest.TraceID("r", 0), SpanID: runstoretest.TraceID("r", 0)[16:], Name: "GET /", Condition: `status != "error"`}, noErrors.Exemplars[0])
 
 	// ratio fails on `violations > 2 || error_ratio > 0.5`: the first term
 	// alone is monotone, the second is not, so the gate waits for the run.
@@ -288,7 +288,7 @@ func TestIdleTimeoutAndMaxDuration(t *testing.T) {
 	for range 7 {
 		c.Advance(10 * time.Minute)
 		s.Record(runstoretest.Traces(runstoretest.Checkout("busy", time.Millisecond)))
-		finished := s.Sweep()
+		finished := s.Sweep().Finished
 		if len(finished) > 0 && finished[0] == verdict.FinishedAtMaxDuration {
 			break
 		}

@@ -34,7 +34,7 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 	elapsed := r.elapsed(now)
 	for i := range r.gates {
 		g, cg := &r.gates[i], s.gates.At(i)
-		stats := g.stats(elapsed)
+		stats := g.stats(cg, elapsed)
 		var failedAt *time.Time
 		if !g.failedAt.IsZero() {
 			at := g.failedAt.UTC()
@@ -43,6 +43,7 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 		v.Gates = append(v.Gates, verdict.Gate{
 			Name:        cg.Name,
 			Description: cg.Description,
+			Scope:       string(cg.Scope),
 			Status:      g.status,
 			Spans:       g.spans,
 			Violations:  g.violations,
@@ -57,7 +58,7 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 			Assert:    cg.Assert,
 			Condition: cg.Fail,
 			Warn:      cg.Warn,
-			MinSpans:  cg.MinSpans,
+			MinSpans:  cg.MinCount(),
 			Reason:    g.reasonNow(cg, stats, r.isOpen()),
 			FailedAt:  failedAt,
 			Exemplars: append([]verdict.Exemplar{}, g.exemplars...), // [] rather than null in JSON

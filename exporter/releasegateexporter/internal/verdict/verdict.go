@@ -3,6 +3,7 @@
 package verdict
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,9 +77,14 @@ func (r *Run) Elapsed(now time.Time) time.Duration {
 type Gate struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	Status      Status `json:"status"`
-	Spans       int    `json:"spans"`
-	Violations  int    `json:"violations"`
+	// Scope is what the gate judges one at a time: "span" or "trace".
+	Scope  string `json:"scope"`
+	Status Status `json:"status"`
+	// Spans counts the matched spans of a span gate, the matched traces of
+	// a trace gate; in JSON, "spans" or "traces". Violations, Errors and
+	// EvalErrors count the same things.
+	Spans      int `json:"spans"`
+	Violations int `json:"violations"`
 	// Errors counts matched spans with status error; EvalErrors, spans whose
 	// assert could not be evaluated.
 	Errors     int      `json:"errors"`
@@ -93,6 +99,54 @@ type Gate struct {
 	// counts and reason go on to describe the whole run.
 	FailedAt  *time.Time `json:"failed_at,omitempty"`
 	Exemplars []Exemplar `json:"exemplars"`
+}
+
+// ScopeTrace is the scope of trace gates.
+const ScopeTrace = "trace"
+
+// Unit is what the gate counts: "spans", or "traces".
+func (g *Gate) Unit() string {
+	if g.Scope == ScopeTrace {
+		return "traces"
+	}
+	return "spans"
+}
+
+// MarshalJSON writes a trace gate's counts as "traces" and "min_traces".
+func (g Gate) MarshalJSON() ([]byte, error) {
+	type plain Gate
+	if g.Scope != ScopeTrace {
+		return json.Marshal(plain(g))
+	}
+	// The outer fields, empty, hide the embedded ones of the same names.
+	return json.Marshal(struct {
+		plain
+		Spans     *int `json:"spans,omitempty"`
+		MinSpans  *int `json:"min_spans,omitempty"`
+		Traces    int  `json:"traces"`
+		MinTraces int  `json:"min_traces"`
+	}{plain: plain(g), Traces: g.Spans, MinTraces: g.MinSpans})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (g *Gate) UnmarshalJSON(data []byte) error {
+	type plain Gate
+	var v struct {
+		plain
+		Traces    *int `json:"traces"`
+		MinTraces *int `json:"min_traces"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*g = Gate(v.plain)
+	if v.Traces != nil {
+		g.Spans = *v.Traces
+	}
+	if v.MinTraces != nil {
+		g.MinSpans = *v.MinTraces
+	}
+	return nil
 }
 
 // Observed are the aggregates a verdict was decided on.

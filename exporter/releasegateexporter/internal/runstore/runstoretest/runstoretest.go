@@ -4,6 +4,8 @@
 package runstoretest
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"testing"
 	"time"
@@ -67,15 +69,17 @@ type Span struct {
 	Matched, Violated, Errored []string
 }
 
-// Traces puts the spans in one resource, each in a trace of its own.
+// Traces puts the spans in one resource, each in a trace of its own: the
+// i-th span of a run is the root of trace TraceID(run, i).
 func Traces(spans ...Span) ptrace.Traces {
 	td := ptrace.NewTraces()
 	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
 	for i, s := range spans {
 		sp := ss.Spans().AppendEmpty()
 		sp.SetName(s.Name)
-		sp.SetTraceID(pcommon.TraceID{15: byte(i + 1)})
-		sp.SetSpanID(pcommon.SpanID{7: byte(i + 1)})
+		id := traceID(s.Run, i)
+		sp.SetTraceID(id)
+		sp.SetSpanID(pcommon.SpanID(id[8:]))
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(Start))
 		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(Start.Add(s.Duration)))
 		sp.Status().SetCode(s.Status)
@@ -96,6 +100,18 @@ func Traces(spans ...Span) ptrace.Traces {
 		annotation.Write(sp.Attributes(), s.Run, annotation.Keys(names), m, v, e)
 	}
 	return td
+}
+
+// TraceID is the id of the trace of the i-th span of run in Traces.
+func TraceID(run string, i int) string { return traceID(run, i).String() }
+
+func traceID(run string, i int) pcommon.TraceID {
+	h := fnv.New64a()
+	h.Write([]byte(run))
+	var id pcommon.TraceID
+	binary.BigEndian.PutUint64(id[:8], h.Sum64())
+	binary.BigEndian.PutUint64(id[8:], uint64(i+1))
+	return id
 }
 
 func indexOf(names *[]string, n string) int {
