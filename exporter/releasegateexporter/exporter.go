@@ -84,10 +84,8 @@ func (e *releasegateExporter) start(ctx context.Context, host component.Host) er
 		if client, err = storageClient(ctx, host, *e.cfg.Storage, e.id); err != nil {
 			return err
 		}
-		e.storage = &runStorage{
-			client: client, logger: e.settings.Logger, clock: e.clock, savedRuns: e.telemetry.ExporterReleasegateRunsSaved,
-			every: saveEvery, last: e.clock.Now(),
-		}
+		e.storage = newRunStorage(client, e.settings.Logger, e.clock)
+		e.storage.savedRuns = e.telemetry.ExporterReleasegateRunsSaved
 	}
 	queues, err := e.startSinks(ctx, host, client, e.clock)
 	if err != nil {

@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -422,4 +424,79 @@ func points(v int64, kv ...string) []metricdata.DataPoint[int64] {
 		attrs = append(attrs, attribute.String(kv[i], kv[i+1]))
 	}
 	return []metricdata.DataPoint[int64]{{Value: v, Attributes: attribute.NewSet(attrs...)}}
+}
+
+// Trace gates through the component: spans of one trace in several
+// requests, from services tagged with the run and one that is not; the
+// CI job finishes the run at once, and the verdict has every trace.
+func TestTraceGatesThroughTheComponent(t *testing.T) {
+	doc, err := config.Parse([]byte(`
+gates:
+  - name: no-n-plus-one
+    scope: trace
+    match: root != nil
+    assert: all(spans, len(children(#)) <= 3)
+  - name: no-errors-under-frontend
+    scope: trace
+    match: any(spans, .resource["service.name"] == "frontend")
+    assert: none(filter(spans, .resource["service.name"] == "frontend"), any(descendants(#), .status == "error"))
+`))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Gates = doc
+	cfg.Server.NetAddr.Endpoint = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateTraces(t.Context(), metadatatest.NewSettings(tel), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(t.Context(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	// Trace n: frontend → orders → selects SELECTs in db (not tagged with
+	// the run); trace 2 ends in an error in db.
+	send := func(n byte, service, run string, ids ...[2]byte) {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		if run != "" {
+			rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", run)
+		}
+		for _, id := range ids {
+			sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			sp.SetTraceID(pcommon.TraceID{15: n})
+			sp.SetSpanID(pcommon.SpanID{7: id[0]})
+			if id[1] != 0 {
+				sp.SetParentSpanID(pcommon.SpanID{7: id[1]})
+			}
+			if n == 2 && service == "db" {
+				sp.Status().SetCode(ptrace.StatusCodeError)
+			}
+		}
+		require.NoError(t, exp.ConsumeTraces(t.Context(), td))
+	}
+	for n := byte(1); n <= 3; n++ {
+		send(n, "frontend", "r", [2]byte{1, 0})
+		send(n, "orders", "r", [2]byte{2, 1})
+	}
+	send(1, "db", "", [2]byte{3, 2}, [2]byte{4, 2})
+	send(2, "db", "", [2]byte{3, 2})
+	send(3, "db", "", [2]byte{3, 2}, [2]byte{4, 2}, [2]byte{5, 2}, [2]byte{6, 2})
+
+	v := getRun(t, http.MethodPost, "http://"+cfg.Server.NetAddr.Endpoint+"/v1/runs/r/finish")
+	n1 := runstoretest.Gate(t, v, "no-n-plus-one")
+	assert.Equal(t, 3, n1.Spans, "three traces")
+	assert.Equal(t, 1, n1.Violations)
+	assert.Equal(t, verdict.Failed, n1.Status)
+	errs := runstoretest.Gate(t, v, "no-errors-under-frontend")
+	assert.Equal(t, 1, errs.Violations)
+	assert.Equal(t, 1, errs.Errors, "one trace with an error span")
+	require.Len(t, errs.Exemplars, 1)
+	assert.Equal(t, pcommon.TraceID{15: 2}.String(), errs.Exemplars[0].TraceID)
+
+	_, _, body := call(t, http.MethodGet, "http://"+cfg.Server.NetAddr.Endpoint+"/v1/runs/r")
+	assert.Contains(t, string(body), `"traces": 3`)
+	assert.Contains(t, string(body), `"scope": "trace"`)
+	metadatatest.AssertEqualExporterReleasegateTracesJudged(t, tel, points(3, "trigger", "run_finished"), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualExporterReleasegateTracesBuffered(t, tel, points(0), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }

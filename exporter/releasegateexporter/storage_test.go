@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -31,6 +33,7 @@ import (
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/storagetest"
+	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 )
 
@@ -38,8 +41,8 @@ import (
 func newTestStorage(t *testing.T, client *storagetest.Client) (*runStorage, []runstore.StoredRun, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	p := &runStorage{client: client, logger: zap.New(core), clock: clockwork.NewRealClock()}
-	runs, err := p.load(t.Context())
+	p := newRunStorage(client, zap.New(core), clockwork.NewRealClock())
+	runs, _, err := p.load(t.Context())
 	require.NoError(t, err)
 	return p, runs, logs
 }
@@ -562,7 +565,8 @@ func BenchmarkSave(b *testing.B) {
 			s.Record(runstoretest.Traces(spans...))
 		}
 		client := storagetest.New()
-		p := &runStorage{client: client, logger: zap.NewNop(), clock: clockwork.NewRealClock(), saved: map[uint64]bool{}}
+		p := newRunStorage(client, zap.NewNop(), clockwork.NewRealClock())
+		p.runs.saved, p.traces.saved = map[uint64]bool{}, map[string]bool{}
 		name := fmt.Sprintf("runs=10000/gates=20/spans=%d", perGate)
 
 		b.Run(name+"/snapshot", func(b *testing.B) {
@@ -583,8 +587,8 @@ func BenchmarkSave(b *testing.B) {
 			p.failing = true
 			p.save(b.Context(), s)
 			for b.Loop() {
-				p2 := &runStorage{client: client, logger: zap.NewNop(), clock: clockwork.NewRealClock()}
-				runs, err := p2.load(b.Context())
+				p2 := newRunStorage(client, zap.NewNop(), clockwork.NewRealClock())
+				runs, _, err := p2.load(b.Context())
 				require.NoError(b, err)
 				s2 := runstore.New(gates, runstore.Settings{Limits: limits})
 				require.Equal(b, 10000, p2.restore(runs, s2).Open)
@@ -592,4 +596,66 @@ func BenchmarkSave(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
 		})
 	}
+}
+
+// Traces buffered for trace gates are saved with the runs: after a
+// restart, a trace whose spans came on both sides of it is judged whole.
+func TestBufferedTracesSurviveARestart(t *testing.T) {
+	const gates = `
+gates:
+  - name: written-once
+    scope: trace
+    match: root != nil
+    assert: count(spans, .name == "INSERT orders" && .attributes["db.rows"] == 1) == 1
+`
+	span := func(td ptrace.Traces, id, parent byte, name string) {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("cicd.pipeline.run.id", "r")
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{15: 7})
+		sp.SetSpanID(pcommon.SpanID{7: id})
+		if parent != 0 {
+			sp.SetParentSpanID(pcommon.SpanID{7: parent})
+		}
+		sp.SetName(name)
+		sp.Attributes().PutInt("db.rows", 1)
+	}
+	c := runstoretest.NewClock()
+	s := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: testLimits(), Traces: testTraceLimits, Now: c.Now})
+	before := ptrace.NewTraces()
+	span(before, 1, 0, "POST /checkout")
+	span(before, 2, 1, "INSERT orders")
+	s.Record(before)
+	client := storagetest.New()
+	p, _, _ := newTestStorage(t, client)
+	p.save(t.Context(), s)
+	assert.Len(t, client.Keys("trace/"), 1)
+
+	p, runs, logs := newTestStorage(t, client)
+	saved, err := loadTraces(t, p)
+	require.NoError(t, err)
+	s2 := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: testLimits(), Traces: testTraceLimits, Now: c.Now})
+	p.restore(runs, s2)
+	skipped, tally := s2.RestoreTraces(saved)
+	assert.Empty(t, skipped)
+	assert.Equal(t, int64(1), tally.Traces.Buffered)
+	assert.Zero(t, logs.Len())
+	after := ptrace.NewTraces()
+	span(after, 3, 1, "INSERT orders") // a second insert: the gate fails
+	s2.Record(after)
+	v := finish(t, s2, "r")
+	g := runstoretest.Gate(t, v, "written-once")
+	assert.Equal(t, 1, g.Spans, "one trace")
+	assert.Equal(t, 1, g.Violations, "judged with the spans from before the restart")
+
+	// Judged, it leaves storage.
+	p.save(t.Context(), s2)
+	assert.Empty(t, client.Keys("trace/"))
+}
+
+// loadTraces reads the traces storage holds.
+func loadTraces(t *testing.T, p *runStorage) ([]traces.StoredTrace, error) {
+	t.Helper()
+	_, saved, err := newRunStorage(p.client, p.logger, p.clock).load(t.Context())
+	return saved, err
 }

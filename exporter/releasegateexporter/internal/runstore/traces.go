@@ -151,3 +151,30 @@ func (s *Store) recordTrace(j *judgedTrace, t *Tally) {
 		}
 	}
 }
+
+// SnapshotTraces copies the buffered traces changed since the last
+// snapshot (every one with all), and lists the ids of every trace held;
+// nothing without trace gates.
+func (s *Store) SnapshotTraces(all bool) (changed []traces.StoredTrace, held []string) {
+	if s.buffer == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buffer.Snapshot(all)
+}
+
+// RestoreTraces puts saved traces back into the buffer: their idle timeout
+// starts again now. It returns the traces it could not restore, and why,
+// and the change in the traces buffered.
+func (s *Store) RestoreTraces(saved []traces.StoredTrace) (skipped map[string]error, t Tally) {
+	if s.buffer == nil {
+		return nil, t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.buffer.Len()
+	skipped = s.buffer.Restore(s.now(), saved)
+	t.Traces.Buffered = int64(s.buffer.Len() - before)
+	return skipped, t
+}
