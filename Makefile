@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGatesDocument$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessSpans$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./processor/releasegateprocessor
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/runstore
+	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/traces
 
 # The end-to-end tests start the built distribution, send it spans with
 # telemetrygen, have a real Prometheus scrape it and a real Jaeger store its
@@ -97,3 +98,36 @@ $(JAEGER): e2e/jaeger/go.mod
 
 clean:
 	rm -rf bin _build
+
+# The container image (Dockerfile), FROM scratch: the static binary, the CA
+# certificates of the machine that builds it, and user 10001. Built with
+# podman or docker, whichever is installed, as IMAGE.
+CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
+IMAGE            ?= otelcol-releasegate:latest
+
+.PHONY: image
+
+image: $(BINARY)
+	@test -n "$(CONTAINER_ENGINE)" || { echo "image: neither podman nor docker is installed" >&2; exit 1; }
+	rm -rf _build/image
+	mkdir -p _build/image
+	install -m 755 $(BINARY) _build/image/otelcol-releasegate
+	install -m 644 /etc/ssl/certs/ca-certificates.crt _build/image/ca-certificates.crt
+	echo 'otelcol:x:10001:10001:otelcol-releasegate:/:/sbin/nologin' > _build/image/passwd
+	echo 'otelcol:x:10001:' > _build/image/group
+	$(CONTAINER_ENGINE) build --file Dockerfile --tag $(IMAGE) _build/image
+
+# The end-to-end tests build the image with the same engine.
+e2e: export CONTAINER_ENGINE := $(CONTAINER_ENGINE)
+
+# The Kubernetes manifests and CI snippets of deploy/ (its own module, so
+# that the product does not depend on k8s.io): decoded strictly with the
+# Kubernetes API types, wired as they claim, and every collector
+# configuration in them checked by the built distribution's validate.
+.PHONY: e2e-deploy
+
+e2e-deploy: $(BINARY)
+	cd deploy && $(GO) vet ./... && \
+		RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) $(GO) test -count=1 ./...
+
+test: e2e-deploy

@@ -24,18 +24,21 @@ func FuzzGatesDocument(f *testing.F) {
 			}
 		}
 
-		doc := Document{Run: run, Gates: []Gate{{
-			Name: "fuzz", Match: match, Assert: assertion, Fail: fail, Warn: warn,
-			MinSpans: DefaultMinSpans, OnNoData: NoDataInconclusive,
-		}}}
-		gates, err := Compile(doc)
-		if err != nil {
-			for line := range strings.SplitSeq(err.Error(), "\n") {
-				require.Regexp(t, `^(run|gate "fuzz": (match|assert|fail|warn)): \S`, line)
+		// The same fields as a span gate, and as a trace gate.
+		for _, scope := range []Scope{ScopeSpan, ScopeTrace} {
+			doc := Document{Run: run, Gates: []Gate{{
+				Name: "fuzz", Scope: scope, Match: match, Assert: assertion, Fail: fail, Warn: warn,
+				MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive,
+			}}}
+			gates, err := Compile(doc)
+			if err != nil {
+				for line := range strings.SplitSeq(err.Error(), "\n") {
+					require.Regexp(t, `^(run|gate "fuzz": (match|assert|fail|warn)): \S`, line)
+				}
+				continue
 			}
-			return
+			exercise(t, gates)
 		}
-		exercise(t, gates)
 	})
 }
 
@@ -68,6 +71,19 @@ func exercise(t *testing.T, gates *Gates) {
 		ev.Release()
 	}
 
+	// Trace gates on traces of every shape: empty, rootless, a cycle.
+	for _, tr := range fuzzTraces() {
+		verdicts := gates.JudgeTrace(tr)
+		require.Len(t, verdicts, gates.Len())
+		for i, v := range verdicts {
+			if gates.At(i).Scope != ScopeTrace {
+				require.Zero(t, v, "a span gate judged a trace")
+			}
+			require.False(t, v.Violated && !v.Matched, "violated but not matched")
+			require.False(t, v.Errored && !v.Violated, "errored but not violated")
+		}
+	}
+
 	before := RunStats{Spans: 10, Violations: 3, ViolationRatio: 0.3, Errors: 1, ErrorRatio: 0.1,
 		P50: time.Millisecond, P90: 2 * time.Millisecond, P95: 3 * time.Millisecond, P99: time.Second,
 		Max: time.Second, Mean: 10 * time.Millisecond, Elapsed: time.Minute}
@@ -90,6 +106,15 @@ func exercise(t *testing.T, gates *Gates) {
 			_ = g.CompareWarn(stats)
 		}
 	}
+}
+
+// fuzzTraces are an empty trace, the test checkout, one without a root
+// whose parent ids make a cycle, and one of odd spans.
+func fuzzTraces() []*Trace {
+	rootless := checkoutTrace(2, "ok")
+	rootless.Spans[0].ParentSpanID = rootless.Spans[len(rootless.Spans)-1].SpanID
+	odd := &Trace{ID: "t", Spans: []*TraceSpan{{}, {SpanID: "a", ParentSpanID: "a", Attributes: map[string]any{"k": []any{map[string]any{}}}}}}
+	return []*Trace{{ID: "empty"}, checkoutTrace(3, "error"), rootless, odd}
 }
 
 type fuzzSpan struct {

@@ -52,8 +52,11 @@ func (b *Buffer) span(res *Resource, scope pcommon.InstrumentationScope, s ptrac
 		}
 		if f.Events {
 			for _, e := range s.Events().All() {
-				attrs := make(map[string]any, e.Attributes().Len())
+				var attrs map[string]any
 				for k, v := range e.Attributes().All() {
+					if attrs == nil {
+						attrs = make(map[string]any, e.Attributes().Len())
+					}
 					attrs[k] = config.AttributeValue(v)
 				}
 				out.rarelyNeeded.events = append(out.rarelyNeeded.events, config.Event{Name: e.Name(), Time: e.Timestamp().AsTime(), Attributes: attrs})
