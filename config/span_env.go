@@ -169,6 +169,9 @@ func (e *spanEnv) lookup(attrs pcommon.Map, key string) any {
 // Trace buffers keep attributes this way.
 func AttributeValue(v pcommon.Value) any { return value(v) }
 
+// AttributeMap is attributes as expressions see them: see AttributeValue.
+func AttributeMap(attrs pcommon.Map) map[string]any { return mapValue(attrs) }
+
 // value converts an attribute value to what expressions see.
 func value(v pcommon.Value) any {
 	switch v.Type() {

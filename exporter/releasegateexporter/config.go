@@ -43,6 +43,9 @@ type Config struct {
 	// MaxSpansPerTrace bounds a buffered trace; a trace past it is judged
 	// as a violation of the trace gates it matches, never a pass.
 	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
+	// MaxBufferedSpans bounds the spans buffered, all traces together; past
+	// it the oldest traces are judged at once.
+	MaxBufferedSpans int `mapstructure:"max_buffered_spans"`
 	// Storage is the ID of a storage extension (such as file_storage) that
 	// keeps the runs and the undelivered CI status events across restarts.
 	Storage *component.ID `mapstructure:"storage"`
@@ -95,6 +98,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxSpansPerTrace < 1 {
 		errs = append(errs, fmt.Errorf("max_spans_per_trace: must be at least 1, got %d", cfg.MaxSpansPerTrace))
+	}
+	if cfg.MaxBufferedSpans < cfg.MaxSpansPerTrace {
+		errs = append(errs, fmt.Errorf("max_buffered_spans: must be at least max_spans_per_trace (%d), got %d", cfg.MaxSpansPerTrace, cfg.MaxBufferedSpans))
 	}
 	sink := func(key string, err error) {
 		// Every line names its sink; the collector would prefix the first only.

@@ -64,6 +64,7 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 				IdleTimeout:      cfg.TraceIdleTimeout,
 				MaxTraces:        cfg.MaxTraces,
 				MaxSpansPerTrace: cfg.MaxSpansPerTrace,
+				MaxSpans:         cfg.MaxBufferedSpans,
 			},
 			Now:    clock.Now,
 			Events: cfg.hasSinks(),

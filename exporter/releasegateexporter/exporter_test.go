@@ -50,7 +50,7 @@ func newTestStore(t testing.TB, gates string, l runstore.Limits) (*runstore.Stor
 }
 
 // testTraceLimits are those of the exporter's defaults, for fewer traces.
-var testTraceLimits = traces.Limits{IdleTimeout: 10 * time.Second, MaxTraces: 1000, MaxSpansPerTrace: 1000}
+var testTraceLimits = traces.Limits{IdleTimeout: 10 * time.Second, MaxTraces: 1000, MaxSpansPerTrace: 1000, MaxSpans: 100_000}
 
 // finish finishes a run that the store can hold.
 func finish(t testing.TB, s *runstore.Store, key string) verdict.Run {

@@ -31,6 +31,7 @@ const (
 	defaultTraceIdleTimeout = 10 * time.Second
 	defaultMaxTraces        = 100_000
 	defaultMaxSpansPerTrace = 10_000
+	defaultMaxBufferedSpans = 1_000_000
 
 	// The API's clients, CI jobs and Prometheus, send a request at once, so
 	// the server's read limits are tighter than confighttp's (1m for the
@@ -64,6 +65,7 @@ func createDefaultConfig() component.Config {
 		TraceIdleTimeout: defaultTraceIdleTimeout,
 		MaxTraces:        defaultMaxTraces,
 		MaxSpansPerTrace: defaultMaxSpansPerTrace,
+		MaxBufferedSpans: defaultMaxBufferedSpans,
 		GitHub:           configoptional.Default(newDefaultGitHubConfig()),
 		GitLab:           configoptional.Default(newDefaultGitLabConfig()),
 		JUnit:            configoptional.Default(newDefaultJUnitConfig()),

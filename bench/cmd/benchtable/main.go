@@ -1,6 +1,8 @@
-// Command benchtable reads `go test -bench Processors` output on standard
-// input and prints one row per rule count and traffic mix: ns/span and
-// allocs/span of each contender, and how they compare.
+// Command benchtable reads `go test -bench 'Processors|TraceAssembly'`
+// output on standard input and prints two tables: for the processors, one
+// row per rule count and traffic mix, ns/span and allocs/span of each
+// contender and how they compare; for trace assembly, one row per
+// contender, CPU ns and heap bytes per span and how they compare.
 package main
 
 import (
@@ -14,6 +16,15 @@ import (
 
 // A result line: BenchmarkProcessors/rules=10/traffic=nomatch/walk-2  300  16229 ns/op  16.23 ns/span  0 B/op  0 allocs/op
 var line = regexp.MustCompile(`^BenchmarkProcessors/rules=(\d+)/traffic=(\w+)/(\w+)-\d+\s+\d+\s+.*?([\d.]+) ns/span.*?(\d+) allocs/op`)
+
+// A result line: BenchmarkTraceAssembly/traces=10000/releasegate-2  3  794884431 ns/op  3813 cpu-ns/span  166.1 heap-B/span  27.70 spans/trace
+var traceLine = regexp.MustCompile(`^BenchmarkTraceAssembly/traces=(\d+)/(\w+)-\d+\s+\d+\s+.*?([\d.]+) cpu-ns/span\s+([\d.]+) heap-B/span`)
+
+// assembly is a trace assembly result.
+type assembly struct {
+	traces   string
+	cpu, mem float64
+}
 
 const batch = 1000 // spans per batch, as in the benchmark
 
@@ -36,8 +47,15 @@ func main() {
 		rows = append(rows, r)
 		return r
 	}
+	assemblies := map[string]assembly{}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if m := traceLine.FindStringSubmatch(in.Text()); m != nil {
+			cpu, _ := strconv.ParseFloat(m[3], 64)
+			mem, _ := strconv.ParseFloat(m[4], 64)
+			assemblies[m[2]] = assembly{traces: m[1], cpu: cpu, mem: mem}
+			continue
+		}
 		m := line.FindStringSubmatch(in.Text())
 		if m == nil {
 			if strings.HasPrefix(in.Text(), "FAIL") || strings.HasPrefix(in.Text(), "panic") {
@@ -53,8 +71,9 @@ func main() {
 		r.ns[m[3]] = ns
 		r.allocs[m[3]] = allocs / batch
 	}
-	if len(rows) == 0 {
-		fmt.Fprintln(os.Stderr, "benchtable: no BenchmarkProcessors results on standard input")
+	rg, gbt := assemblies["releasegate"], assemblies["groupbytrace"]
+	if len(rows) == 0 || rg.cpu == 0 || gbt.cpu == 0 {
+		fmt.Fprintln(os.Stderr, "benchtable: BenchmarkProcessors and BenchmarkTraceAssembly results wanted on standard input")
 		os.Exit(1)
 	}
 	fmt.Println("| rules | traffic | walk ns/span | releasegate ns/span | releasegate allocs/span | filter ns/span | filter allocs/span | filter ÷ releasegate | releasegate ÷ walk |")
@@ -64,4 +83,11 @@ func main() {
 			r.rules, r.traffic, r.ns["walk"], r.ns["releasegate"], r.allocs["releasegate"],
 			r.ns["filter"], r.allocs["filter"], r.ns["filter"]/r.ns["releasegate"], r.ns["releasegate"]/r.ns["walk"])
 	}
+	fmt.Println()
+	fmt.Printf("Trace assembly, %s traces in flight:\n\n", rg.traces)
+	fmt.Println("| | CPU ns/span | heap bytes/span |")
+	fmt.Println("|---|---:|---:|")
+	fmt.Printf("| groupbytrace | %.0f | %.0f |\n", gbt.cpu, gbt.mem)
+	fmt.Printf("| releasegate, judging 10 trace gates | %.0f | %.0f |\n", rg.cpu, rg.mem)
+	fmt.Printf("| groupbytrace ÷ releasegate | %.1f× | %.1f× |\n", gbt.cpu/rg.cpu, gbt.mem/rg.mem)
 }

@@ -134,7 +134,7 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 						runKey = s.gates.RunKey(rs.Resource(), ss.Scope(), span)
 					}
 					if full := s.bufferSpan(now, buffered, ss.Scope(), span, runKey, &t); full != nil {
-						due = append(due, full)
+						due = append(due, full...)
 					}
 				}
 				if runKey == "" {

@@ -18,7 +18,7 @@ type JudgedCause string
 const (
 	JudgedIdle        JudgedCause = "trace_idle"   // no span for trace_idle_timeout
 	JudgedRunFinished JudgedCause = "run_finished" // its run was finishing
-	JudgedBufferFull  JudgedCause = "buffer_full"  // max_traces traces were buffered
+	JudgedBufferFull  JudgedCause = "buffer_full"  // max_traces traces or max_buffered_spans spans were buffered
 )
 
 // TraceTally is what happened to traces, for self-telemetry.
@@ -43,7 +43,7 @@ func (t *TraceTally) judged(cause JudgedCause, n int) {
 
 // bufferSpan adds a span to its trace. A span of a trace judged already is
 // late: for that trace's run, when it is held. The caller holds s.mu.
-func (s *Store) bufferSpan(now time.Time, res *traces.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, run string, t *Tally) *traces.Assembled {
+func (s *Store) bufferSpan(now time.Time, res *traces.Resource, scope pcommon.InstrumentationScope, span ptrace.Span, run string, t *Tally) []*traces.Assembled {
 	added := s.buffer.Add(now, res, scope, span, run)
 	switch {
 	case added.Late:
@@ -55,9 +55,7 @@ func (s *Store) bufferSpan(now time.Time, res *traces.Resource, scope pcommon.In
 	case added.New:
 		t.Traces.Buffered++
 	}
-	if added.Full != nil {
-		t.Traces.Buffered--
-	}
+	t.Traces.Buffered -= int64(len(added.Full))
 	return added.Full
 }
 

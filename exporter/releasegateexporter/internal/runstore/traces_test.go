@@ -36,7 +36,7 @@ gates:
     match: kind == "server"
 `
 
-var traceLimits = traces.Limits{IdleTimeout: 10 * time.Second, MaxTraces: 100, MaxSpansPerTrace: 50}
+var traceLimits = traces.Limits{IdleTimeout: 10 * time.Second, MaxTraces: 100, MaxSpansPerTrace: 50, MaxSpans: 1000}
 
 func newTraceStore(t *testing.T, limits traces.Limits) (*Store, *clockwork.FakeClock) {
 	t.Helper()
@@ -194,20 +194,25 @@ func TestTraceBelongsToItsRootsRun(t *testing.T) {
 	assert.Equal(t, int64(1), s.Sweep().Traces.WithoutRun)
 }
 
-// When max_traces traces are buffered, the oldest is judged at once.
+// When max_traces traces, or max_buffered_spans spans, are buffered, the
+// oldest trace is judged at once.
 func TestTraceBufferFull(t *testing.T) {
-	limits := traceLimits
-	limits.MaxTraces = 2
-	s, _ := newTraceStore(t, limits)
-	var tally Tally
-	for n := range byte(5) {
-		tally = s.Record(batch(checkout(n+1, "r", 0, time.Millisecond)...))
+	twoTraces := traceLimits
+	twoTraces.MaxTraces = 2
+	sixSpans := traceLimits // two traces of three spans
+	sixSpans.MaxSpansPerTrace, sixSpans.MaxSpans = 3, 6
+	for name, limits := range map[string]traces.Limits{"max_traces": twoTraces, "max_buffered_spans": sixSpans} {
+		s, _ := newTraceStore(t, limits)
+		var tally Tally
+		for n := range byte(5) {
+			tally = s.Record(batch(checkout(n+1, "r", 0, time.Millisecond)...))
+		}
+		assert.Equal(t, int64(1), tally.Traces.Judged[JudgedBufferFull], name)
+		v, _ := s.Get("r")
+		assert.Equal(t, 3, runstoretest.Gate(t, v, "order-written-once").Spans, "%s: three judged, two still buffered", name)
+		v = finish(t, s, "r")
+		assert.Equal(t, 5, runstoretest.Gate(t, v, "order-written-once").Spans, name)
 	}
-	assert.Equal(t, int64(1), tally.Traces.Judged[JudgedBufferFull])
-	v, _ := s.Get("r")
-	assert.Equal(t, 3, runstoretest.Gate(t, v, "order-written-once").Spans, "three judged, two still buffered")
-	v = finish(t, s, "r")
-	assert.Equal(t, 5, runstoretest.Gate(t, v, "order-written-once").Spans)
 }
 
 // A trace over max_spans_per_trace is judged as a violation of the gates

@@ -19,6 +19,8 @@ type Assembled struct {
 	// with some is judged as too large to judge.
 	Dropped int
 	spans   []span
+	keys    []string // attribute keys kept, and their values: see span.attrs
+	values  []any
 }
 
 // Spans is how many spans the trace had, kept or not.
@@ -29,7 +31,7 @@ func (a *Assembled) Trace() *config.Trace {
 	id := a.ID.String()
 	t := &config.Trace{ID: id, Spans: make([]*config.TraceSpan, len(a.spans))}
 	for i := range a.spans {
-		t.Spans[i] = a.spans[i].traceSpan(id)
+		t.Spans[i] = a.spans[i].traceSpan(id, a.keys, a.values)
 	}
 	return t
 }
@@ -50,7 +52,7 @@ func (a *Assembled) Duration() time.Duration {
 // HasError reports whether a span of the trace has status error.
 func (a *Assembled) HasError() bool {
 	for i := range a.spans {
-		if a.spans[i].status == ptrace.StatusCodeError {
+		if ptrace.StatusCode(a.spans[i].status) == ptrace.StatusCodeError {
 			return true
 		}
 	}

@@ -1,7 +1,8 @@
 // Package traces assembles the spans of traces, as they arrive over many
 // batches and resources, for trace gates to judge whole. A Buffer keeps of
 // each span only what the gates read (config.TraceFields), holds at most
-// MaxTraces traces of at most MaxSpansPerTrace spans, and hands a trace
+// MaxTraces traces of at most MaxSpansPerTrace spans and MaxSpans spans in
+// all, and hands a trace
 // over to be judged once it has been idle, once its run finishes, or, when
 // the buffer is full, oldest first. A trace is handed over once: spans that
 // arrive for a trace already handed over are late.
@@ -29,6 +30,9 @@ type Limits struct {
 	// MaxSpansPerTrace bounds a trace's spans; past it the trace is too
 	// large, and its further spans are counted, not kept.
 	MaxSpansPerTrace int
+	// MaxSpans bounds the spans held, all traces together; past it the
+	// oldest traces are handed over. At least MaxSpansPerTrace.
+	MaxSpans int
 }
 
 // Buffer holds the traces being assembled.
@@ -39,18 +43,21 @@ type Buffer struct {
 	traces map[pcommon.TraceID]*trace
 	order  *list.List // of *trace, oldest first: the first to go when full
 	judged judgedSet
+	intern interner
 	spans  int // held, for self-telemetry
 }
 
 // New returns an empty buffer that keeps the fields given of spans.
 func New(fields config.TraceFields, limits Limits) *Buffer {
 	limits.MaxTraces, limits.MaxSpansPerTrace = max(limits.MaxTraces, 1), max(limits.MaxSpansPerTrace, 1)
+	limits.MaxSpans = max(limits.MaxSpans, limits.MaxSpansPerTrace)
 	return &Buffer{
 		fields: fields,
 		limits: limits,
 		traces: make(map[pcommon.TraceID]*trace),
 		order:  list.New(),
 		judged: newJudgedSet(limits.MaxTraces),
+		intern: newInterner(),
 	}
 }
 
@@ -58,6 +65,7 @@ func New(fields config.TraceFields, limits Limits) *Buffer {
 type trace struct {
 	id       pcommon.TraceID
 	spans    []span
+	values   []any     // its spans' kept attribute values: see span.attrs
 	last     time.Time // when its last span arrived
 	run      string    // its root's run key, or else the first seen
 	rootSeen bool
@@ -75,19 +83,21 @@ type Added struct {
 	// New: the span started a trace. Dropped: it was not kept, its trace
 	// being over MaxSpansPerTrace.
 	New, Dropped bool
-	// Full is the trace handed over to make room, if one was.
-	Full *Assembled
+	// Full are the traces handed over to make room, oldest first.
+	Full []*Assembled
 }
 
-// Resource is what the buffer keeps of a resource, shared by its spans:
-// make one per ResourceSpans with Resource.
+// Resource is what the buffer keeps of a resource, shared by its spans
+// and by those of every resource alike in what the gates read of it: make
+// one per ResourceSpans with Resource.
 type Resource struct {
 	attributes map[string]any
 }
 
-// Resource reads what the gates use of a resource's attributes.
+// Resource reads what the gates use of a resource's attributes; nil when
+// they use none.
 func (b *Buffer) Resource(r pcommon.Resource) *Resource {
-	return &Resource{attributes: b.keep(r.Attributes(), b.fields.AllResource, b.fields.Resource)}
+	return b.intern.resource(b.keep(r.Attributes(), b.fields.AllResource, b.fields.Resource))
 }
 
 // Add buffers a span of the resource and scope given, whose own run key is
@@ -101,7 +111,7 @@ func (b *Buffer) Add(now time.Time, res *Resource, scope pcommon.Instrumentation
 			return Added{Late: true, Run: r}
 		}
 		if len(b.traces) >= b.limits.MaxTraces {
-			a.Full = b.take(b.order.Front().Value.(*trace))
+			a.Full = append(a.Full, b.take(b.order.Front().Value.(*trace)))
 		}
 		t = &trace{id: id}
 		t.elem = b.order.PushBack(t)
@@ -121,7 +131,16 @@ func (b *Buffer) Add(now time.Time, res *Resource, scope pcommon.Instrumentation
 		a.Dropped = true
 		return a
 	}
-	t.spans = append(t.spans, b.span(res, scope, s))
+	// Room for the span: the oldest other traces go. This one alone holds
+	// fewer than MaxSpansPerTrace ≤ MaxSpans.
+	for e := b.order.Front(); b.spans >= b.limits.MaxSpans; {
+		old := e.Value.(*trace)
+		e = e.Next()
+		if old != t {
+			a.Full = append(a.Full, b.take(old))
+		}
+	}
+	t.spans = append(t.spans, b.span(t, res, scope, s))
 	b.spans++
 	return a
 }
@@ -160,7 +179,7 @@ func (b *Buffer) take(t *trace) *Assembled {
 	b.order.Remove(t.elem)
 	b.spans -= len(t.spans)
 	b.judged.add(t.id, t.run)
-	return &Assembled{ID: t.id, Run: t.run, spans: t.spans, Dropped: t.dropped}
+	return &Assembled{ID: t.id, Run: t.run, Dropped: t.dropped, spans: t.spans, keys: b.fields.Attributes, values: t.values}
 }
 
 // keep is what the gates read of attributes: all, or the keys given.

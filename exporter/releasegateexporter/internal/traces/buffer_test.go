@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-var limits = Limits{IdleTimeout: 10 * time.Second, MaxTraces: 10, MaxSpansPerTrace: 100}
+var limits = Limits{IdleTimeout: 10 * time.Second, MaxTraces: 10, MaxSpansPerTrace: 100, MaxSpans: 1000}
 
 // structural are trace gates that walk the structure every way.
 const structural = `
@@ -84,6 +85,33 @@ func TestBufferKeepsWhatGatesRead(t *testing.T) {
 	assert.Equal(t, 5*time.Millisecond, s.Duration)
 }
 
+// What repeats across spans is kept once: resources alike, names, string
+// and int values; each span still reads its own.
+func TestBufferSharesWhatRepeats(t *testing.T) {
+	b := New(compile(t, structural).TraceFields(), limits)
+	assert.Same(t, resource(b), resource(b), "resources alike are one")
+	other := pcommon.NewResource()
+	other.Attributes().PutStr("service.name", "payments")
+	assert.NotSame(t, resource(b), b.Resource(other))
+	assert.Nil(t, b.Resource(pcommon.NewResource()), "nothing read of it")
+
+	scope := pcommon.NewInstrumentationScope()
+	for i := range 3 {
+		s := newSpan(1, i+1, i)
+		s.Attributes().PutInt("k", int64(i%2))
+		if i == 2 {
+			s.Attributes().Remove("k")
+		}
+		b.Add(start, resource(b), scope, s, "r")
+	}
+	tr := b.OfRun("r")[0].Trace()
+	require.Len(t, tr.Spans, 3)
+	assert.Equal(t, map[string]any{"k": 0}, tr.Spans[0].Attributes)
+	assert.Equal(t, map[string]any{"k": 1}, tr.Spans[1].Attributes)
+	assert.Nil(t, tr.Spans[2].Attributes, "none of the keys read")
+	assert.Equal(t, unsafe.StringData(tr.Spans[0].Name), unsafe.StringData(tr.Spans[1].Name), "one copy of a name")
+}
+
 // A trace's run is its root's run key; without a root, the first key seen;
 // and a trace is handed over once: its later spans are late.
 func TestBufferRunsAndLateSpans(t *testing.T) {
@@ -114,7 +142,7 @@ func TestBufferRunsAndLateSpans(t *testing.T) {
 // Past MaxTraces the oldest trace goes; past MaxSpansPerTrace spans are
 // counted, not kept.
 func TestBufferBounds(t *testing.T) {
-	b := New(config.TraceFields{}, Limits{IdleTimeout: time.Second, MaxTraces: 2, MaxSpansPerTrace: 3})
+	b := New(config.TraceFields{}, Limits{IdleTimeout: time.Second, MaxTraces: 2, MaxSpansPerTrace: 3, MaxSpans: 100})
 	res := resource(b)
 	scope := pcommon.NewInstrumentationScope()
 	for id := 1; id <= 5; id++ {
@@ -122,8 +150,9 @@ func TestBufferBounds(t *testing.T) {
 		assert.Equal(t, id > 3, a.Dropped, "span %d", id)
 	}
 	b.Add(start.Add(time.Second), res, scope, newSpan(2, 1, 0), "r")
-	full := b.Add(start.Add(2*time.Second), res, scope, newSpan(3, 1, 0), "r").Full
-	require.NotNil(t, full, "the oldest leaves")
+	added := b.Add(start.Add(2*time.Second), res, scope, newSpan(3, 1, 0), "r")
+	require.Len(t, added.Full, 1, "the oldest leaves")
+	full := added.Full[0]
 	assert.Equal(t, pcommon.TraceID{15: 1}, full.ID)
 	assert.Equal(t, 5, full.Spans())
 	assert.Equal(t, 2, full.Dropped)
@@ -134,13 +163,38 @@ func TestBufferBounds(t *testing.T) {
 	assert.Equal(t, pcommon.TraceID{15: 2}, idle[0].ID)
 }
 
+// Past MaxSpans, all traces together, the oldest other traces go: never
+// the one the span is for.
+func TestBufferSpanBound(t *testing.T) {
+	b := New(config.TraceFields{}, Limits{IdleTimeout: time.Second, MaxTraces: 10, MaxSpansPerTrace: 4, MaxSpans: 6})
+	res := resource(b)
+	scope := pcommon.NewInstrumentationScope()
+	for trace := byte(1); trace <= 3; trace++ {
+		for id := 1; id <= 2; id++ {
+			require.Empty(t, b.Add(start, res, scope, newSpan(trace, id, 0), "r").Full)
+		}
+	}
+	assert.Equal(t, 6, b.Spans())
+	added := b.Add(start, res, scope, newSpan(1, 3, 0), "r")
+	require.Len(t, added.Full, 1, "the oldest trace grows: the next oldest goes")
+	assert.Equal(t, pcommon.TraceID{15: 2}, added.Full[0].ID)
+	assert.Equal(t, 5, b.Spans())
+	b.Add(start, res, scope, newSpan(1, 4, 0), "r")
+	added = b.Add(start, res, scope, newSpan(4, 1, 0), "r")
+	require.Len(t, added.Full, 1)
+	assert.Equal(t, pcommon.TraceID{15: 1}, added.Full[0].ID)
+	assert.Equal(t, 4, added.Full[0].Spans())
+	assert.Equal(t, 3, b.Spans())
+	assert.Equal(t, 2, b.Len())
+}
+
 // A trace of 100,000 spans spread over hundreds of batches, with cycles of
 // parent ids, duplicate span ids and spans that are their own parent, is
 // held to MaxSpansPerTrace and judged without end or panic; memory comes
 // back once it is judged.
 func TestHostileTrace(t *testing.T) {
 	g := compile(t, structural)
-	b := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 10, MaxSpansPerTrace: 10_000})
+	b := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 10, MaxSpansPerTrace: 10_000, MaxSpans: 10_000})
 	scope := pcommon.NewInstrumentationScope()
 	var before runtime.MemStats
 	runtime.GC()
@@ -181,13 +235,18 @@ func TestHostileTrace(t *testing.T) {
 
 // Saved and restored, a trace is the same trace.
 func TestSnapshotRestore(t *testing.T) {
-	g := compile(t, `
+	for name, doc := range map[string]string{"every field": `
 gates:
   - name: all
     scope: trace
     match: "true"
     assert: len(toJSON(spans)) > 0
-`)
+`, "keys read": structural} {
+		t.Run(name, func(t *testing.T) { testSnapshotRestore(t, compile(t, doc)) })
+	}
+}
+
+func testSnapshotRestore(t *testing.T, g *config.Gates) {
 	b := New(g.TraceFields(), limits)
 	res := resource(b)
 	s := newSpan(1, 2, 1)
@@ -223,6 +282,7 @@ gates:
 		"bad parent":    func(s *StoredTrace) { s.Spans[0].Parent = "zz" },
 		"too many":      func(s *StoredTrace) { s.Spans = make([]StoredSpan, 101) },
 		"negative drop": func(s *StoredTrace) { s.Dropped = -1 },
+		"bad kind":      func(s *StoredTrace) { s.Spans[0].Kind = 256 },
 	} {
 		var bad []StoredTrace
 		require.NoError(t, json.Unmarshal(data, &bad))
@@ -243,7 +303,7 @@ func FuzzTraceAssembly(f *testing.F) {
 	f.Add([]byte{5, 9, 9, 5, 9, 9, 200, 0, 255})
 	g := compile(f, structural)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 4, MaxSpansPerTrace: 16})
+		b := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 4, MaxSpansPerTrace: 16, MaxSpans: 40})
 		scope := pcommon.NewInstrumentationScope()
 		res := resource(b)
 		now := start
@@ -268,10 +328,9 @@ func FuzzTraceAssembly(f *testing.F) {
 			if !a.Late {
 				added++
 			}
-			if a.Full != nil {
-				judge(a.Full)
-			}
+			judge(a.Full...)
 			require.LessOrEqual(t, b.Len(), 4)
+			require.LessOrEqual(t, b.Spans(), 40)
 		}
 		for r := range 3 {
 			judge(b.OfRun(fmt.Sprint("r", r))...)

@@ -4,10 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/releasegate/releasegate/config"
 )
@@ -149,18 +149,18 @@ func (b *Buffer) Snapshot(all bool) (changed []StoredTrace, held []string) {
 		st := StoredTrace{Version: StoredVersion, ID: id, Run: t.run, RootSeen: t.rootSeen, Dropped: t.dropped, Last: t.last,
 			Spans: make([]StoredSpan, len(t.spans))}
 		for i := range t.spans {
-			st.Spans[i] = t.spans[i].stored()
+			st.Spans[i] = t.spans[i].stored(b.fields.Attributes, t.values)
 		}
 		changed = append(changed, st)
 	}
 	return changed, held
 }
 
-func (s *span) stored() StoredSpan {
+func (s *span) stored(keys []string, values []any) StoredSpan {
 	out := StoredSpan{
 		ID: s.id.String(), Start: int64(s.start), End: int64(s.end),
 		Kind: int32(s.kind), Status: int32(s.status), Name: s.name,
-		Attributes: toValues(s.attributes),
+		Attributes: toValues(s.attributes(keys, values)),
 	}
 	if !s.parent.IsEmpty() {
 		out.Parent = s.parent.String()
@@ -168,9 +168,9 @@ func (s *span) stored() StoredSpan {
 	if s.resource != nil {
 		out.Resource = toValues(s.resource.attributes)
 	}
-	if r := s.rarelyNeeded; r != nil {
-		out.StatusMessage, out.ScopeName = r.statusMessage, r.scopeName
-		for _, e := range r.events {
+	if m := s.more; m != nil {
+		out.StatusMessage, out.ScopeName = m.statusMessage, m.scopeName
+		for _, e := range m.events {
 			out.Events = append(out.Events, StoredEvent{Name: e.Name, Time: e.Time, Attributes: toValues(e.Attributes)})
 		}
 	}
@@ -184,8 +184,12 @@ func (b *Buffer) Restore(now time.Time, saved []StoredTrace) (skipped map[string
 	for i := range saved {
 		st := &saved[i]
 		t, err := b.fromStored(st, now)
-		if err == nil && len(b.traces) >= b.limits.MaxTraces {
+		switch {
+		case err != nil:
+		case len(b.traces) >= b.limits.MaxTraces:
 			err = errors.New("max_traces traces are buffered")
+		case b.spans+len(t.spans) > b.limits.MaxSpans:
+			err = errors.New("max_buffered_spans spans are buffered")
 		}
 		if err != nil {
 			if skipped == nil {
@@ -224,16 +228,26 @@ func (b *Buffer) fromStored(st *StoredTrace, now time.Time) (*trace, error) {
 				return nil, fmt.Errorf("parent span id %q", ss.Parent)
 			}
 		}
-		s.start, s.end = pcommon.Timestamp(ss.Start), pcommon.Timestamp(ss.End)
-		s.kind, s.status, s.name = ptrace.SpanKind(ss.Kind), ptrace.StatusCode(ss.Status), ss.Name
-		s.attributes = fromValues(ss.Attributes)
-		if ss.Resource != nil {
-			s.resource = &Resource{attributes: fromValues(ss.Resource)}
+		if ss.Kind < 0 || ss.Kind > math.MaxUint8 || ss.Status < 0 || ss.Status > math.MaxUint8 {
+			return nil, fmt.Errorf("span %s: kind or status out of range", ss.ID)
 		}
-		if ss.StatusMessage != "" || ss.ScopeName != "" || ss.Events != nil {
-			s.rarelyNeeded = &rarelyNeeded{statusMessage: ss.StatusMessage, scopeName: ss.ScopeName}
+		s.start, s.end = pcommon.Timestamp(ss.Start), pcommon.Timestamp(ss.End)
+		s.kind, s.status, s.name = uint8(ss.Kind), uint8(ss.Status), b.intern.str(ss.Name)
+		s.resource = b.intern.resource(fromValues(ss.Resource))
+		attrs := fromValues(ss.Attributes)
+		if !b.fields.AllAttributes {
+			s.attrs = t.appendValues(len(b.fields.Attributes), func(i int) (any, bool) {
+				v, ok := attrs[b.fields.Attributes[i]]
+				return v, ok
+			})
+		}
+		if ss.StatusMessage != "" || ss.ScopeName != "" || ss.Events != nil || b.fields.AllAttributes && attrs != nil {
+			s.more = &rarelyNeeded{statusMessage: ss.StatusMessage, scopeName: ss.ScopeName}
 			for _, e := range ss.Events {
-				s.rarelyNeeded.events = append(s.rarelyNeeded.events, config.Event{Name: e.Name, Time: e.Time, Attributes: fromValues(e.Attributes)})
+				s.more.events = append(s.more.events, config.Event{Name: e.Name, Time: e.Time, Attributes: fromValues(e.Attributes)})
+			}
+			if b.fields.AllAttributes {
+				s.more.attributes = attrs
 			}
 		}
 	}

@@ -3,6 +3,7 @@
 package verdict
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -113,19 +114,31 @@ func (g *Gate) Unit() string {
 }
 
 // MarshalJSON writes a trace gate's counts as "traces" and "min_traces".
+// Like the rest of the API's JSON, it leaves <, > and & as they are:
+// reasons quote conditions.
 func (g Gate) MarshalJSON() ([]byte, error) {
 	type plain Gate
 	if g.Scope != ScopeTrace {
-		return json.Marshal(plain(g))
+		return marshal(plain(g))
 	}
 	// The outer fields, empty, hide the embedded ones of the same names.
-	return json.Marshal(struct {
+	return marshal(struct {
 		plain
 		Spans     *int `json:"spans,omitempty"`
 		MinSpans  *int `json:"min_spans,omitempty"`
 		Traces    int  `json:"traces"`
 		MinTraces int  `json:"min_traces"`
 	}{plain: plain(g), Traces: g.Spans, MinTraces: g.MinSpans})
+}
+
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
