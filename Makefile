@@ -7,12 +7,17 @@ OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
 JAEGER       := $(TOOLS)/jaeger
 BINARY       := bin/otelcol-releasegate
-SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*') go.mod go.sum builder-config.yaml
+SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*' -not -path './deploy/*') go.mod go.sum builder-config.yaml
 
 OCB_VERSION          := v0.165.0
 TELEMETRYGEN_VERSION := v0.161.0
 
-.PHONY: build run test vet unit fuzz e2e bench bench-e2e bench-startup load tools prometheus clean
+# The container image is built with podman or docker, whichever is
+# installed, by `make image` and by the end-to-end tests.
+CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
+IMAGE            ?= otelcol-releasegate:latest
+
+.PHONY: build run image test vet unit fuzz e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus clean
 
 build: $(BINARY)
 
@@ -24,10 +29,23 @@ $(BINARY): $(OCB) $(SOURCES)
 run: $(BINARY)
 	$(BINARY) --config examples/collector.yaml
 
-test: vet unit e2e
+# The container image (Dockerfile), FROM scratch: the static binary, the CA
+# certificates of the machine that builds it, and user 10001.
+image: $(BINARY)
+	@test -n "$(CONTAINER_ENGINE)" || { echo "image: neither podman nor docker is installed" >&2; exit 1; }
+	rm -rf _build/image
+	mkdir -p _build/image
+	install -m 755 $(BINARY) _build/image/otelcol-releasegate
+	install -m 644 /etc/ssl/certs/ca-certificates.crt _build/image/ca-certificates.crt
+	echo 'otelcol:x:10001:10001:otelcol-releasegate:/:/sbin/nologin' > _build/image/passwd
+	echo 'otelcol:x:10001:' > _build/image/group
+	$(CONTAINER_ENGINE) build --file Dockerfile --tag $(IMAGE) _build/image
+
+test: vet unit e2e e2e-deploy
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 $(shell $(GO) list ./... | grep -v /e2e)
@@ -49,15 +67,25 @@ fuzz:
 # spans; they fail rather than skip when a tool is missing.
 e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus
 	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
-		JAEGER=$(JAEGER) OCB=$(OCB) \
+		JAEGER=$(JAEGER) OCB=$(OCB) CONTAINER_ENGINE=$(CONTAINER_ENGINE) \
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
 		$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
-# Go benchmarks of the components, then the releasegate processor side by
-# side with the contrib filter processor (module bench/), as a table.
+# The Kubernetes manifests and CI snippets of deploy/ (its own module, so
+# that the product does not depend on k8s.io): decoded strictly with the
+# Kubernetes API types, wired as they claim, and every collector
+# configuration in them checked by the built distribution's validate.
+e2e-deploy: $(BINARY)
+	cd deploy && $(GO) vet ./... && \
+		RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) $(GO) test -count=1 ./...
+
+# Go benchmarks of the components, then, as tables (module bench/), the
+# releasegate processor side by side with the contrib filter processor and
+# trace assembly side by side with the contrib groupbytrace processor.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/... ./exporter/...
-	cd bench && $(GO) test -run '^$$' -bench Processors -benchtime 300x . | tee /dev/stderr | $(GO) run ./cmd/benchtable
+	cd bench && { $(GO) test -run '^$$' -bench Processors -benchtime 300x . && \
+		$(GO) test -run '^$$' -bench TraceAssembly -benchtime 3x .; } | tee /dev/stderr | $(GO) run ./cmd/benchtable
 
 # The built distribution fed by telemetrygen, with and without releasegate:
 # the collector's CPU seconds per million spans, and their ratio, for traffic
@@ -70,6 +98,14 @@ bench-e2e: $(BINARY) $(TELEMETRYGEN)
 # gates: time until ready, peak memory.
 bench-startup: $(BINARY)
 	cd bench && $(GO) run ./cmd/startup -collector $(CURDIR)/$(BINARY)
+
+# What one gateway holds: the built distribution as the staging topology
+# runs it (examples/gateway.yaml and two examples/sidecar.yaml), 1,000
+# concurrent runs, the span rate stepped up until spans are refused or
+# dropped. GATES=FILE measures with another gates file.
+bench-capacity: $(BINARY)
+	cd bench && $(GO) run ./cmd/capacity -collector $(CURDIR)/$(BINARY) -examples $(CURDIR)/examples \
+		$(if $(GATES),-gates $(abspath $(GATES)))
 
 # The processor and exporter in one process under 10,000 concurrent runs ×
 # 20 gates and 5 million spans, until retention expires: throughput, heap,
@@ -98,36 +134,3 @@ $(JAEGER): e2e/jaeger/go.mod
 
 clean:
 	rm -rf bin _build
-
-# The container image (Dockerfile), FROM scratch: the static binary, the CA
-# certificates of the machine that builds it, and user 10001. Built with
-# podman or docker, whichever is installed, as IMAGE.
-CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
-IMAGE            ?= otelcol-releasegate:latest
-
-.PHONY: image
-
-image: $(BINARY)
-	@test -n "$(CONTAINER_ENGINE)" || { echo "image: neither podman nor docker is installed" >&2; exit 1; }
-	rm -rf _build/image
-	mkdir -p _build/image
-	install -m 755 $(BINARY) _build/image/otelcol-releasegate
-	install -m 644 /etc/ssl/certs/ca-certificates.crt _build/image/ca-certificates.crt
-	echo 'otelcol:x:10001:10001:otelcol-releasegate:/:/sbin/nologin' > _build/image/passwd
-	echo 'otelcol:x:10001:' > _build/image/group
-	$(CONTAINER_ENGINE) build --file Dockerfile --tag $(IMAGE) _build/image
-
-# The end-to-end tests build the image with the same engine.
-e2e: export CONTAINER_ENGINE := $(CONTAINER_ENGINE)
-
-# The Kubernetes manifests and CI snippets of deploy/ (its own module, so
-# that the product does not depend on k8s.io): decoded strictly with the
-# Kubernetes API types, wired as they claim, and every collector
-# configuration in them checked by the built distribution's validate.
-.PHONY: e2e-deploy
-
-e2e-deploy: $(BINARY)
-	cd deploy && $(GO) vet ./... && \
-		RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) $(GO) test -count=1 ./...
-
-test: e2e-deploy
