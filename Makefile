@@ -59,8 +59,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGatesDocument$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessSpans$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./processor/releasegateprocessor
-	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/runstore
-	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./exporter/releasegateexporter/internal/traces
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/runstore
+	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/traces
 
 # The end-to-end tests start the built distribution, send it spans with
 # telemetrygen, have a real Prometheus scrape it and a real Jaeger store its

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore"
 )
 
 // maxFinishBody is the largest body the finish endpoint reads and ignores:

@@ -25,8 +25,8 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
 )
 
 // apiError asserts that an answer is a JSON error with the status want and

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/commitstatus"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/strictconf"
+	"github.com/releasegate/releasegate/internal/sink/commitstatus"
 )
 
 // The CI status sinks' settings. Each section starts from its defaults and

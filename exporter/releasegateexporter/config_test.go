@@ -14,8 +14,8 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/internal/comptest"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
 )
 
 func loadConfig(t *testing.T, id component.ID) (*Config, error) {

@@ -19,9 +19,9 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/traces"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // minSweepPause spaces the sweeps that spans trigger, so that a busy

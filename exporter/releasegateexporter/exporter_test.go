@@ -31,11 +31,11 @@ import (
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadatatest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 	"github.com/releasegate/releasegate/internal/metadatacheck"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/traces"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 func testLimits() runstore.Limits {

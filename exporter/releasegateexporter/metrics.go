@@ -12,8 +12,8 @@ import (
 	"sync"
 
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"

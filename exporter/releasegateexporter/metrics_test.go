@@ -31,9 +31,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/releasegate/releasegate/config"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // referenceCollector is how /metrics was rendered before it was written

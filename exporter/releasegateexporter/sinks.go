@@ -16,11 +16,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/commitstatus"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/junit"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/sink"
+	"github.com/releasegate/releasegate/internal/sink/commitstatus"
+	"github.com/releasegate/releasegate/internal/sink/junit"
+	"github.com/releasegate/releasegate/internal/sink/webhook"
 )
 
 // sinkTelemetry counts one sink's deliveries.

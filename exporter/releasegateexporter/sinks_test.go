@@ -30,12 +30,12 @@ import (
 	"github.com/releasegate/releasegate/annotation"
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
 	"github.com/releasegate/releasegate/internal/clocktest"
 	"github.com/releasegate/releasegate/internal/comptest"
 	"github.com/releasegate/releasegate/internal/fakehost"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // The tests in this file put the sinks, as the exporter starts them, in

@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/stored"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/stored"
+	"github.com/releasegate/releasegate/internal/traces"
 )
 
 // Runs are saved to the storage extension one key per run, run/<seq>, and

@@ -29,12 +29,12 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/runstore/runstoretest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/sink/webhook"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/storagetest"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/traces"
-	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/verdict"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/sink/webhook"
+	"github.com/releasegate/releasegate/internal/storagetest"
+	"github.com/releasegate/releasegate/internal/traces"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // newTestStorage is a runStorage on client that has loaded it, as at start.
