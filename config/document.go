@@ -31,6 +31,18 @@ const (
 	DefaultMinTraces = 1
 )
 
+// DefaultSeries is the series of a run whose series expression gives
+// nothing, and of every run when the document sets none.
+const DefaultSeries = "default"
+
+// DefaultMinSamples is the baseline's min_samples when the document sets
+// none; MinMinSamples the fewest it may set: with fewer durations a side, a
+// 95% confidence interval of the ratio has no bounds.
+const (
+	DefaultMinSamples = 50
+	MinMinSamples     = 5
+)
+
 // Scope says what a gate judges one at a time: a span (the default), or a
 // whole trace, assembled from its spans.
 type Scope string
@@ -50,11 +62,32 @@ const (
 	NoDataPass         NoData = "pass"
 )
 
+// NoBaseline says what a gate whose conditions compare with a baseline
+// does when the run has none: judge on the rest of its conditions, or be
+// inconclusive.
+type NoBaseline string
+
+const (
+	NoBaselineIgnore       NoBaseline = "ignore"
+	NoBaselineInconclusive NoBaseline = "inconclusive"
+)
+
 // Document is the gates document, as written by users.
 type Document struct {
 	// Run computes a span's run key; empty means DefaultRun.
-	Run   string `mapstructure:"run"`
-	Gates []Gate `mapstructure:"gates"`
+	Run      string   `mapstructure:"run"`
+	Baseline Baseline `mapstructure:"baseline"`
+	Gates    []Gate   `mapstructure:"gates"`
+}
+
+// Baseline says which runs compare with each other.
+type Baseline struct {
+	// Series computes the series of a run from its first span (span
+	// environment); runs compare with runs of their series. Empty, or a
+	// span without one, is DefaultSeries.
+	Series string `mapstructure:"series"`
+	// MinSamples is the fewest durations on each side for a comparison.
+	MinSamples int `mapstructure:"min_samples"`
 }
 
 // Gate is one gate of the document. Decoding fills in the defaults of the
@@ -78,6 +111,9 @@ type Gate struct {
 	MinSpans  int    `mapstructure:"min_spans"`
 	MinTraces int    `mapstructure:"min_traces"`
 	OnNoData  NoData `mapstructure:"on_no_data"`
+	// OnNoBaseline applies when the gate's conditions use baseline names
+	// and the run has no baseline.
+	OnNoBaseline NoBaseline `mapstructure:"on_no_baseline"`
 }
 
 var _ confmap.Unmarshaler = (*Document)(nil)
@@ -130,7 +166,7 @@ const MaxGateName = 100
 // problem rather than stopping at the first.
 func decode(raw map[string]any) (Document, error) {
 	var (
-		doc  Document
+		doc  = Document{Baseline: Baseline{MinSamples: DefaultMinSamples}}
 		errs []error
 	)
 	for _, key := range sortedKeys(raw) {
@@ -154,15 +190,51 @@ func decode(raw map[string]any) (Document, error) {
 				}
 				doc.Gates = append(doc.Gates, gate)
 			}
+		case "baseline":
+			errs = append(errs, decodeBaseline(value, &doc.Baseline)...)
 		default:
-			errs = append(errs, fmt.Errorf("unknown key %q (the document has run and gates)", key))
+			errs = append(errs, fmt.Errorf("unknown key %q (the document has run, baseline and gates)", key))
 		}
 	}
 	return doc, errors.Join(errs...)
 }
 
+func decodeBaseline(value any, b *Baseline) []error {
+	fields, ok := value.(map[string]any)
+	if !ok {
+		if value == nil {
+			return nil
+		}
+		return []error{fmt.Errorf("baseline: must be a mapping, got %s", typeName(value))}
+	}
+	var errs []error
+	for _, key := range sortedKeys(fields) {
+		var err error
+		switch value := fields[key]; key {
+		case "series":
+			b.Series, err = exprString(value)
+		case "min_samples":
+			n, ok := value.(int)
+			switch {
+			case !ok:
+				err = fmt.Errorf("must be a whole number, got %s", typeName(value))
+			case n < MinMinSamples:
+				err = fmt.Errorf("must be at least %d (with fewer a side, a 95%% confidence interval has no bounds), got %d", MinMinSamples, n)
+			default:
+				b.MinSamples = n
+			}
+		default:
+			err = errors.New("unknown key (baseline has series and min_samples)")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("baseline: %s: %w", key, err))
+		}
+	}
+	return errs
+}
+
 func decodeGate(index int, item any) (Gate, error) {
-	gate := Gate{Scope: ScopeSpan, MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive}
+	gate := Gate{Scope: ScopeSpan, MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore}
 	fields, ok := item.(map[string]any)
 	if !ok {
 		return gate, fmt.Errorf("%s: must be a mapping, got %s", indexRef(index), typeName(item))
@@ -211,8 +283,16 @@ func decodeGate(index int, item any) (Gate, error) {
 			default:
 				err = fmt.Errorf("must be one of inconclusive, fail, pass; got %v", value)
 			}
+		case "on_no_baseline":
+			s, _ := value.(string)
+			switch policy := NoBaseline(s); policy {
+			case NoBaselineIgnore, NoBaselineInconclusive:
+				gate.OnNoBaseline = policy
+			default:
+				err = fmt.Errorf("must be ignore or inconclusive; got %v", value)
+			}
 		default:
-			err = fmt.Errorf("unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data)")
+			err = fmt.Errorf("unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data, on_no_baseline)")
 		}
 		if err != nil {
 			fail(key, err)

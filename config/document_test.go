@@ -31,15 +31,16 @@ func TestParseDocument(t *testing.T) {
 	assert.Equal(t, `resource["ci.run"]`, doc.Run)
 	require.Len(t, doc.Gates, 2)
 	assert.Equal(t, Gate{
-		Name:        "checkout-latency",
-		Description: "Checkout stays fast",
-		Match:       `name == "POST /checkout" && resource["service.name"] == "checkout"`,
-		Assert:      `duration < duration("300ms")`,
-		Fail:        `p95 > duration("250ms") || violation_ratio > 0.01`,
-		Warn:        `p95 > duration("200ms")`,
-		Scope:       ScopeSpan,
-		MinSpans:    20,
-		OnNoData:    NoDataFail,
+		Name:         "checkout-latency",
+		Description:  "Checkout stays fast",
+		Match:        `name == "POST /checkout" && resource["service.name"] == "checkout"`,
+		Assert:       `duration < duration("300ms")`,
+		Fail:         `p95 > duration("250ms") || violation_ratio > 0.01`,
+		Warn:         `p95 > duration("200ms")`,
+		Scope:        ScopeSpan,
+		MinSpans:     20,
+		OnNoData:     NoDataFail,
+		OnNoBaseline: NoBaselineIgnore,
 	}, doc.Gates[0])
 
 	// Keys left out take their defaults.
@@ -49,7 +50,7 @@ func TestParseDocument(t *testing.T) {
 		Assert:   `status != "error"`,
 		Scope:    ScopeSpan,
 		MinSpans: 1,
-		OnNoData: NoDataInconclusive,
+		OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore,
 	}, doc.Gates[1])
 
 	gates, err := Compile(doc)
@@ -78,7 +79,7 @@ func TestUnmarshalFromConfmap(t *testing.T) {
 	}}
 	var h holder
 	require.NoError(t, confmap.NewFromStringMap(raw).Unmarshal(&h))
-	assert.Equal(t, []Gate{{Name: "g", Scope: ScopeSpan, Match: "true", MinSpans: 0, OnNoData: NoDataInconclusive}}, h.Gates.Gates)
+	assert.Equal(t, []Gate{{Name: "g", Scope: ScopeSpan, Match: "true", MinSpans: 0, OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore}}, h.Gates.Gates)
 
 	raw["gates"].(map[string]any)["gates"] = []any{map[string]any{"name": "g", "match": "true", "asert": "x"}}
 	err := confmap.NewFromStringMap(raw).Unmarshal(&h)
@@ -207,12 +208,12 @@ func TestDocumentErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			doc:  `gates: [{name: a, match: "true", asert: "false"}]`,
-			want: []string{`gate "a": asert: unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data)`},
+			want: []string{`gate "a": asert: unknown key (a gate has name, description, scope, match, assert, fail, warn, min_spans or min_traces, on_no_data, on_no_baseline)`},
 		},
 		{
 			name: "unknown top-level key",
 			doc:  "gate: []\ngates: [{name: a, match: \"true\"}]",
-			want: []string{`unknown key "gate" (the document has run and gates)`},
+			want: []string{`unknown key "gate" (the document has run, baseline and gates)`},
 		},
 		{
 			name: "negative min_spans",

@@ -255,9 +255,18 @@ func TestEnvironmentsExposeOnlyData(t *testing.T) {
 	for name, accessor := range spanNames {
 		assert.True(t, strings.HasPrefix(accessor, "$"), name)
 	}
-	assert.Zero(t, reflect.TypeFor[RunStats]().NumMethod())
-	for _, f := range reflect.VisibleFields(reflect.TypeFor[RunStats]()) {
-		assert.Contains(t, []string{"int", "float64", "time.Duration"}, f.Type.String(), f.Name)
+	for _, typ := range []reflect.Type{reflect.TypeFor[runEnv](), reflect.TypeFor[*runEnv]()} {
+		for i := range typ.NumMethod() {
+			t.Errorf("%s has method %s, callable from expressions", typ, typ.Method(i).Name)
+		}
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[RunStats](), reflect.TypeFor[Aggregates]()} {
+		for _, f := range reflect.VisibleFields(typ) {
+			if f.Anonymous || f.Tag.Get("expr") == "-" {
+				continue
+			}
+			assert.Contains(t, []string{"int", "float64", "time.Duration", "config.Aggregates"}, f.Type.String(), f.Name)
+		}
 	}
 	assert.Zero(t, reflect.TypeFor[Event]().NumMethod())
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[Event]()) {

@@ -14,7 +14,7 @@ import (
 // a constant, such as `p95 > duration("250ms")`, normalised so that the
 // aggregate is on the left.
 type comparison struct {
-	name  string
+	name  string // "p95", "baseline.p95", "latency_ratio_low"
 	op    string
 	value float64 // durations in nanoseconds
 }
@@ -22,15 +22,21 @@ type comparison struct {
 // runCondition is a compiled `fail` or `warn` with what its tree says about
 // it: the comparisons it is made of, and whether it is monotone.
 type runCondition struct {
-	program     *vm.Program
-	comparisons []comparison
-	// monotone: once the condition holds it holds for good, because it is
-	// made with && and || of counts that only grow compared with > or >=.
+	program *vm.Program
+	// withoutBaseline is the condition with each term that uses baseline
+	// names made false, for a run not compared with a baseline; nil when it
+	// uses none.
+	withoutBaseline *vm.Program
+	comparisons     []comparison
+	// monotone: once the condition holds without its baseline terms, it
+	// holds for good, because it is made with && and || of counts that only
+	// grow compared with > or >=.
 	monotone bool
+	scope    Scope
 }
 
-func newRunCondition(program *vm.Program) runCondition {
-	c := runCondition{program: program}
+func newRunCondition(program, withoutBaseline *vm.Program, scope Scope) runCondition {
+	c := runCondition{program: program, withoutBaseline: withoutBaseline, scope: scope}
 	if program == nil {
 		return c
 	}
@@ -40,8 +46,20 @@ func newRunCondition(program *vm.Program) runCondition {
 			c.comparisons = append(c.comparisons, cmp)
 		}
 	}))
+	if withoutBaseline != nil {
+		root = withoutBaseline.Node()
+	}
 	c.monotone = isMonotone(root)
 	return c
+}
+
+// programFor is the program to evaluate for stats: without its baseline
+// terms when the run is not compared with a baseline.
+func (c runCondition) programFor(stats RunStats) *vm.Program {
+	if c.withoutBaseline != nil && !stats.Compared {
+		return c.withoutBaseline
+	}
+	return c.program
 }
 
 type visitFunc func(ast.Node)
@@ -49,17 +67,29 @@ type visitFunc func(ast.Node)
 func (f visitFunc) Visit(node *ast.Node) { f(*node) }
 
 // growing are the aggregates that never decrease while a run is open.
-var growing = map[string]bool{"spans": true, "violations": true, "errors": true, "elapsed": true}
+var growing = map[string]bool{"spans": true, "traces": true, "violations": true, "errors": true, "elapsed": true}
 
+// isMonotone: constants (baseline terms made false among them) never
+// change; comparisons of growing counts with > or >= never stop holding.
 func isMonotone(node ast.Node) bool {
-	if b, ok := node.(*ast.BinaryNode); ok {
-		switch b.Operator {
-		case "&&", "and", "||", "or":
-			return isMonotone(b.Left) && isMonotone(b.Right)
+	switch n := node.(type) {
+	case *ast.BoolNode:
+		return true
+	case *ast.BinaryNode:
+		if isLogical(n.Operator) {
+			return isMonotone(n.Left) && isMonotone(n.Right)
 		}
 	}
 	cmp, ok := asComparison(node)
 	return ok && growing[cmp.name] && (cmp.op == ">" || cmp.op == ">=")
+}
+
+func isLogical(op string) bool {
+	switch op {
+	case "&&", "and", "||", "or":
+		return true
+	}
+	return false
 }
 
 var flipped = map[string]string{">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
@@ -86,13 +116,23 @@ func asComparison(node ast.Node) (comparison, bool) {
 	return comparison{}, false
 }
 
+// aggregateName is the name of the run environment a node reads: an
+// aggregate, one of the baseline's (baseline.p95) or a latency ratio.
 func aggregateName(node ast.Node) (string, bool) {
-	id, ok := node.(*ast.IdentifierNode)
-	if !ok {
-		return "", false
+	switch n := node.(type) {
+	case *ast.IdentifierNode:
+		_, known := readers[n.Value]
+		return n.Value, known
+	case *ast.MemberNode:
+		base, ok := n.Node.(*ast.IdentifierNode)
+		field, literal := n.Property.(*ast.StringNode)
+		if !ok || !literal || base.Value != "baseline" {
+			return "", false
+		}
+		_, known := aggregates[field.Value]
+		return "baseline." + field.Value, known
 	}
-	_, known := aggregates[id.Value]
-	return id.Value, known
+	return "", false
 }
 
 func constant(node ast.Node) (float64, bool) {
@@ -120,32 +160,54 @@ const (
 	kindCount aggregateKind = iota
 	kindRatio
 	kindDuration
+	kindLatencyRatio
 )
 
 type aggregate struct {
 	kind aggregateKind
-	read func(RunStats) float64
+	read func(*Aggregates) float64
 }
 
-// aggregates are the names of the run environment, readable as numbers.
+// aggregates are the names of the run environment that are a gate's
+// figures, readable as numbers: the run's, and the baseline's under
+// baseline.
 var aggregates = map[string]aggregate{
-	"spans":           {kindCount, func(s RunStats) float64 { return float64(s.Spans) }},
-	"violations":      {kindCount, func(s RunStats) float64 { return float64(s.Violations) }},
-	"errors":          {kindCount, func(s RunStats) float64 { return float64(s.Errors) }},
-	"violation_ratio": {kindRatio, func(s RunStats) float64 { return s.ViolationRatio }},
-	"error_ratio":     {kindRatio, func(s RunStats) float64 { return s.ErrorRatio }},
-	"p50":             {kindDuration, func(s RunStats) float64 { return float64(s.P50) }},
-	"p90":             {kindDuration, func(s RunStats) float64 { return float64(s.P90) }},
-	"p95":             {kindDuration, func(s RunStats) float64 { return float64(s.P95) }},
-	"p99":             {kindDuration, func(s RunStats) float64 { return float64(s.P99) }},
-	"min":             {kindDuration, func(s RunStats) float64 { return float64(s.Min) }},
-	"max":             {kindDuration, func(s RunStats) float64 { return float64(s.Max) }},
-	"mean":            {kindDuration, func(s RunStats) float64 { return float64(s.Mean) }},
-	"elapsed":         {kindDuration, func(s RunStats) float64 { return float64(s.Elapsed) }},
+	"spans":           {kindCount, func(a *Aggregates) float64 { return float64(a.Spans) }},
+	"traces":          {kindCount, func(a *Aggregates) float64 { return float64(a.Traces) }},
+	"violations":      {kindCount, func(a *Aggregates) float64 { return float64(a.Violations) }},
+	"errors":          {kindCount, func(a *Aggregates) float64 { return float64(a.Errors) }},
+	"violation_ratio": {kindRatio, func(a *Aggregates) float64 { return a.ViolationRatio }},
+	"error_ratio":     {kindRatio, func(a *Aggregates) float64 { return a.ErrorRatio }},
+	"p50":             {kindDuration, func(a *Aggregates) float64 { return float64(a.P50) }},
+	"p90":             {kindDuration, func(a *Aggregates) float64 { return float64(a.P90) }},
+	"p95":             {kindDuration, func(a *Aggregates) float64 { return float64(a.P95) }},
+	"p99":             {kindDuration, func(a *Aggregates) float64 { return float64(a.P99) }},
+	"min":             {kindDuration, func(a *Aggregates) float64 { return float64(a.Min) }},
+	"max":             {kindDuration, func(a *Aggregates) float64 { return float64(a.Max) }},
+	"mean":            {kindDuration, func(a *Aggregates) float64 { return float64(a.Mean) }},
+	"elapsed":         {kindDuration, func(a *Aggregates) float64 { return float64(a.Elapsed) }},
 }
 
-func (c comparison) holds(stats RunStats) bool {
-	v := aggregates[c.name].read(stats)
+// readers read every name a comparison may have, from the run environment.
+var readers = func() map[string]func(*RunStats) (aggregateKind, float64) {
+	m := map[string]func(*RunStats) (aggregateKind, float64){
+		"latency_ratio":      func(s *RunStats) (aggregateKind, float64) { return kindLatencyRatio, s.LatencyRatio },
+		"latency_ratio_low":  func(s *RunStats) (aggregateKind, float64) { return kindLatencyRatio, s.LatencyRatioLow },
+		"latency_ratio_high": func(s *RunStats) (aggregateKind, float64) { return kindLatencyRatio, s.LatencyRatioHigh },
+	}
+	for name, a := range aggregates {
+		m[name] = func(s *RunStats) (aggregateKind, float64) { return a.kind, a.read(&s.Aggregates) }
+		m["baseline."+name] = func(s *RunStats) (aggregateKind, float64) { return a.kind, a.read(&s.Baseline) }
+	}
+	return m
+}()
+
+// usesBaseline: the comparison reads a baseline name, which holds nothing
+// without a comparison.
+func (c comparison) usesBaseline() bool { return baselineName(c.name) }
+
+func (c comparison) holds(stats *RunStats) bool {
+	_, v := readers[c.name](stats)
 	switch c.op {
 	case ">":
 		return v > c.value
@@ -162,14 +224,26 @@ func (c comparison) holds(stats RunStats) bool {
 	}
 }
 
+// shown are the comparisons a reason can show for stats: those of baseline
+// names only when the run was compared with a baseline.
+func (c runCondition) shown(stats *RunStats) []comparison {
+	out := make([]comparison, 0, len(c.comparisons))
+	for _, cmp := range c.comparisons {
+		if stats.Compared || !cmp.usesBaseline() {
+			out = append(out, cmp)
+		}
+	}
+	return out
+}
+
 // explain renders the comparisons that hold for stats with the observed
 // values, "p95 312ms > 250ms and violation_ratio 3.4% > 1%"; empty when the
 // condition has none to show.
 func (c runCondition) explain(stats RunStats) string {
 	var terms []string
-	for _, cmp := range c.comparisons {
-		if cmp.holds(stats) {
-			terms = append(terms, cmp.render(stats, cmp.op))
+	for _, cmp := range c.shown(&stats) {
+		if cmp.holds(&stats) {
+			terms = append(terms, cmp.render(&stats, cmp.op, c.scope))
 		}
 	}
 	return strings.Join(terms, " and ")
@@ -182,23 +256,36 @@ var negated = map[string]string{">": "≤", ">=": "<", "<": "≥", "<=": ">", "=
 // relation that holds between them, "p95 425ms ≤ 800ms, violation_ratio 0%
 // ≤ 5%"; empty when the condition has none to show.
 func (c runCondition) compare(stats RunStats) string {
-	terms := make([]string, len(c.comparisons))
-	for i, cmp := range c.comparisons {
+	shown := c.shown(&stats)
+	terms := make([]string, len(shown))
+	for i, cmp := range shown {
 		op := cmp.op
-		if !cmp.holds(stats) {
+		if !cmp.holds(&stats) {
 			op = negated[op]
 		}
-		terms[i] = cmp.render(stats, op)
+		terms[i] = cmp.render(&stats, op, c.scope)
 	}
 	return strings.Join(terms, ", ")
 }
 
 // render is "p95 312ms > 250ms": the aggregate, its value for stats, op and
-// the constant.
-func (c comparison) render(stats RunStats, op string) string {
-	a := aggregates[c.name]
-	return fmt.Sprintf("%s %s %s %s", c.name, formatValue(a.kind, a.read(stats)), op, formatValue(a.kind, c.value))
+// the constant. A latency ratio shows the comparison it comes from:
+// "latency 1.34× baseline r-40 (95% CI 1.29–1.39×, 412 vs 398 spans) > 1.10".
+func (c comparison) render(stats *RunStats, op string, scope Scope) string {
+	kind, v := readers[c.name](stats)
+	if kind == kindLatencyRatio {
+		unit := "spans"
+		if scope == ScopeTrace {
+			unit = "traces"
+		}
+		return fmt.Sprintf("latency %s× baseline %s (95%% CI %s–%s×, %d vs %d %s) %s %s",
+			formatRatio(stats.LatencyRatio), stats.BaselineRun, formatRatio(stats.LatencyRatioLow), formatRatio(stats.LatencyRatioHigh),
+			stats.Spans+stats.Traces, stats.Baseline.Spans+stats.Baseline.Traces, unit, op, formatRatio(c.value))
+	}
+	return fmt.Sprintf("%s %s %s %s", c.name, formatValue(kind, v), op, formatValue(kind, c.value))
 }
+
+func formatRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 func formatValue(kind aggregateKind, v float64) string {
 	switch kind {
@@ -206,6 +293,8 @@ func formatValue(kind aggregateKind, v float64) string {
 		return strconv.FormatFloat(v*100, 'g', 4, 64) + "%"
 	case kindDuration:
 		return FormatDuration(time.Duration(v))
+	case kindLatencyRatio:
+		return formatRatio(v) + "×"
 	default:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
@@ -227,9 +316,10 @@ func FormatDuration(d time.Duration) string {
 
 // FailsFast reports whether the gate's fail condition, once it holds, holds
 // for good while the run goes on, so the gate can fail before the run
-// finishes. True for conditions built with && and || from spans, violations,
-// errors or elapsed compared with > or >= to a constant, the default
-// `violations > 0` included.
+// finishes. True for conditions built with && and || from spans (traces),
+// violations, errors or elapsed compared with > or >= to a constant, the
+// default `violations > 0` included. Terms that use baseline names count as
+// false: a ratio can still fall, so they never decide a fail fast.
 func (cg *CompiledGate) FailsFast() bool { return cg.fail.monotone }
 
 // ExplainFail renders the terms of the fail condition that hold for stats,

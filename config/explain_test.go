@@ -44,11 +44,11 @@ func TestFailsFast(t *testing.T) {
 	assert.True(t, compiledGate(t, "", "").FailsFast(), "the default, violations > 0")
 }
 
-var explainStats = RunStats{
+var explainStats = RunStats{Aggregates: Aggregates{
 	Spans: 40, Violations: 2, ViolationRatio: 0.05, Errors: 1, ErrorRatio: 0.025,
 	P50: 120 * time.Millisecond, P95: 425 * time.Millisecond, P99: 1250 * time.Millisecond,
 	Max: 2 * time.Second, Elapsed: 90 * time.Second,
-}
+}}
 
 // ExplainFail shows the terms that hold, with the values observed;
 // CompareFail shows every term, with the relation that holds.

@@ -28,7 +28,7 @@ func FuzzGatesDocument(f *testing.F) {
 		for _, scope := range []Scope{ScopeSpan, ScopeTrace} {
 			doc := Document{Run: run, Gates: []Gate{{
 				Name: "fuzz", Scope: scope, Match: match, Assert: assertion, Fail: fail, Warn: warn,
-				MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive,
+				MinSpans: DefaultMinSpans, MinTraces: DefaultMinTraces, OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore,
 			}}}
 			gates, err := Compile(doc)
 			if err != nil {
@@ -84,9 +84,9 @@ func exercise(t *testing.T, gates *Gates) {
 		}
 	}
 
-	before := RunStats{Spans: 10, Violations: 3, ViolationRatio: 0.3, Errors: 1, ErrorRatio: 0.1,
+	before := RunStats{Aggregates: Aggregates{Spans: 10, Violations: 3, ViolationRatio: 0.3, Errors: 1, ErrorRatio: 0.1,
 		P50: time.Millisecond, P90: 2 * time.Millisecond, P95: 3 * time.Millisecond, P99: time.Second,
-		Max: time.Second, Mean: 10 * time.Millisecond, Elapsed: time.Minute}
+		Max: time.Second, Mean: 10 * time.Millisecond, Elapsed: time.Minute}}
 	later := before
 	later.Spans, later.Violations, later.Errors, later.Elapsed = 20, 8, 6, time.Hour
 	for i := range gates.Len() {
@@ -105,6 +105,14 @@ func exercise(t *testing.T, gates *Gates) {
 			_ = g.CompareFail(stats)
 			_ = g.CompareWarn(stats)
 		}
+		// Compared with a baseline: evaluated and explained whole.
+		compared := later
+		compared.Baseline, compared.Compared, compared.BaselineRun = before.Aggregates, true, "r-40"
+		compared.LatencyRatio, compared.LatencyRatioLow, compared.LatencyRatioHigh = 1.3, 1.2, 1.4
+		_, _ = g.Fails(compared)
+		_, _ = g.Warns(compared)
+		_ = g.ExplainFail(compared)
+		_ = g.CompareWarn(compared)
 	}
 }
 

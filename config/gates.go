@@ -20,6 +20,11 @@ type Gates struct {
 	runSource string
 	run       *vm.Program
 	runChain  runChain // when the run expression has its shape
+	// series computes a run's series (nil: every run is DefaultSeries);
+	// minSamples is the fewest durations a side for a comparison.
+	series       *vm.Program
+	minSamples   int
+	usesBaseline bool
 	gates     []CompiledGate
 	byName    map[string]int
 	index     gateIndex
@@ -56,7 +61,10 @@ func Compile(doc Document) (*Gates, error) {
 }
 
 func compile(doc Document, indexed bool) (*Gates, error) {
-	g := &Gates{runSource: doc.Run, byName: make(map[string]int, len(doc.Gates)), indexed: indexed}
+	g := &Gates{runSource: doc.Run, byName: make(map[string]int, len(doc.Gates)), indexed: indexed, minSamples: doc.Baseline.MinSamples}
+	if g.minSamples == 0 {
+		g.minSamples = DefaultMinSamples
+	}
 	if g.runSource == "" {
 		g.runSource = DefaultRun
 	}
@@ -68,6 +76,11 @@ func compile(doc Document, indexed bool) (*Gates, error) {
 	if indexed {
 		g.runChain, _ = parseRunChain(g.runSource)
 	}
+	if doc.Baseline.Series != "" {
+		if g.series, err = compileSpan(doc.Baseline.Series, false); err != nil {
+			errs = append(errs, fmt.Errorf("baseline: series: %w", err))
+		}
+	}
 	if len(doc.Gates) == 0 {
 		errs = append(errs, errors.New("gates: at least one gate is required"))
 	}
@@ -77,6 +90,7 @@ func compile(doc Document, indexed bool) (*Gates, error) {
 		errs = append(errs, gateErrs...)
 		g.gates = append(g.gates, cg)
 		g.byName[gate.Name] = i
+		g.usesBaseline = g.usesBaseline || cg.UsesBaseline()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -127,11 +141,18 @@ func compileGate(index int, gate Gate) (CompiledGate, []error) {
 		compile("match", gate.Match, &cg.match, judged)
 	}
 	compile("assert", gate.Assert, &cg.assert, judged)
-	runCompile := func(src string) (*vm.Program, error) { return compileRun(src, gate.Scope) }
-	var fail, warn *vm.Program
-	compile("fail", cg.Fail, &fail, runCompile)
-	compile("warn", gate.Warn, &warn, runCompile)
-	cg.fail, cg.warn = newRunCondition(fail), newRunCondition(warn)
+	runCondition := func(field, src string) runCondition {
+		if src == "" {
+			return runCondition{}
+		}
+		program, withoutBaseline, err := compileRun(src, gate.Scope)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", ref, field, err))
+			return runCondition{}
+		}
+		return newRunCondition(program, withoutBaseline, gate.Scope)
+	}
+	cg.fail, cg.warn = runCondition("fail", cg.Fail), runCondition("warn", gate.Warn)
 	if gate.Scope == ScopeTrace {
 		cg.observe = observedSide(gate.Assert)
 	} else {
@@ -164,12 +185,24 @@ func (g *Gates) Lookup(name string) (int, bool) {
 // Run is the run key expression in force.
 func (g *Gates) Run() string { return g.runSource }
 
-// Fails reports whether the gate's fail condition holds for stats.
-func (cg *CompiledGate) Fails(stats RunStats) (bool, error) { return evalRun(cg.fail.program, stats) }
+// Fails reports whether the gate's fail condition holds for stats. When
+// stats are not compared with a baseline, the terms that use baseline names
+// do not hold.
+func (cg *CompiledGate) Fails(stats RunStats) (bool, error) {
+	return evalRun(cg.fail.programFor(stats), stats)
+}
 
 // Warns reports whether the gate's warn condition holds for stats; false when
-// the gate has none.
-func (cg *CompiledGate) Warns(stats RunStats) (bool, error) { return evalRun(cg.warn.program, stats) }
+// the gate has none. Baseline terms: see Fails.
+func (cg *CompiledGate) Warns(stats RunStats) (bool, error) {
+	return evalRun(cg.warn.programFor(stats), stats)
+}
+
+// UsesBaseline reports whether the gate's fail or warn condition compares
+// with a baseline run.
+func (cg *CompiledGate) UsesBaseline() bool {
+	return cg.fail.withoutBaseline != nil || cg.warn.withoutBaseline != nil
+}
 
 func evalRun(program *vm.Program, stats RunStats) (bool, error) {
 	if program == nil {
@@ -344,8 +377,14 @@ func (e *Evaluator) runKey(resource pcommon.Resource, span ptrace.Span) string {
 	if c := &e.gates.runChain; len(c.lookups) > 0 {
 		return c.key(resource, span)
 	}
+	return e.key(e.gates.run)
+}
+
+// key evaluates a run or series expression: its value when a string or a
+// number, else "" (an error included).
+func (e *Evaluator) key(program *vm.Program) string {
 	e.env.reset()
-	out, err := e.vm.Run(e.gates.run, e.env)
+	out, err := e.vm.Run(program, e.env)
 	if err != nil {
 		return ""
 	}

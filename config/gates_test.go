@@ -229,7 +229,7 @@ gates:
 	require.NoError(t, err)
 	latency, defaults := gates.At(0), gates.At(1)
 
-	stats := RunStats{Spans: 100, P95: 220 * time.Millisecond, Elapsed: 2 * time.Minute}
+	stats := RunStats{Aggregates: Aggregates{Spans: 100, P95: 220 * time.Millisecond, Elapsed: 2 * time.Minute}}
 	fails, err := latency.Fails(stats)
 	require.NoError(t, err)
 	assert.False(t, fails)
@@ -245,11 +245,11 @@ gates:
 	assert.True(t, fails)
 
 	// Default fail: violations > 0; no warn.
-	fails, _ = defaults.Fails(RunStats{Spans: 3})
+	fails, _ = defaults.Fails(RunStats{Aggregates: Aggregates{Spans: 3}})
 	assert.False(t, fails)
-	fails, _ = defaults.Fails(RunStats{Spans: 3, Violations: 1})
+	fails, _ = defaults.Fails(RunStats{Aggregates: Aggregates{Spans: 3, Violations: 1}})
 	assert.True(t, fails)
-	warns, err = defaults.Warns(RunStats{Spans: 3, Violations: 1})
+	warns, err = defaults.Warns(RunStats{Aggregates: Aggregates{Spans: 3, Violations: 1}})
 	require.NoError(t, err)
 	assert.False(t, warns)
 }

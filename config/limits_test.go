@@ -106,11 +106,11 @@ func TestExpensiveEvaluationsStop(t *testing.T) {
 	// Run conditions are held to the same limits.
 	for _, expr := range []string{tests[0].expr, tests[5].expr, tests[6].expr, concat} {
 		gates := compileOne(t, Gate{Match: "true", Fail: expr, Warn: expr})
-		fails, err := gates.At(0).Fails(RunStats{Spans: 1})
+		fails, err := gates.At(0).Fails(RunStats{Aggregates: Aggregates{Spans: 1}})
 		assert.False(t, fails)
 		require.Error(t, err, expr)
 		assert.Regexp(t, memory+"|"+steps, err.Error())
-		_, err = gates.At(0).Warns(RunStats{Spans: 1})
+		_, err = gates.At(0).Warns(RunStats{Aggregates: Aggregates{Spans: 1}})
 		assert.Error(t, err, expr)
 	}
 }

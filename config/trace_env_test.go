@@ -171,8 +171,8 @@ func TestTraceGateKeys(t *testing.T) {
 	}
 	doc, err := Parse([]byte("gates: [{name: g, scope: trace, match: 'true'}, {name: h, match: 'true'}]"))
 	require.NoError(t, err)
-	assert.Equal(t, Gate{Name: "g", Scope: ScopeTrace, Match: "true", MinTraces: 1, OnNoData: NoDataInconclusive}, doc.Gates[0])
-	assert.Equal(t, Gate{Name: "h", Scope: ScopeSpan, Match: "true", MinSpans: 1, OnNoData: NoDataInconclusive}, doc.Gates[1])
+	assert.Equal(t, Gate{Name: "g", Scope: ScopeTrace, Match: "true", MinTraces: 1, OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore}, doc.Gates[0])
+	assert.Equal(t, Gate{Name: "h", Scope: ScopeSpan, Match: "true", MinSpans: 1, OnNoData: NoDataInconclusive, OnNoBaseline: NoBaselineIgnore}, doc.Gates[1])
 	gates, err := Compile(doc)
 	require.NoError(t, err)
 	assert.Equal(t, 1, gates.At(0).MinCount())

@@ -17,7 +17,9 @@ import (
 const maxFinishBody = 4 << 10
 
 // api serves the verdicts: GET /v1/runs, GET /v1/runs/{run} and
-// POST /v1/runs/{run}/finish. Run ids are path segments, URL-escaped.
+// POST /v1/runs/{run}/finish[?baseline={run}]; and the baselines: GET
+// /v1/baselines, PUT and DELETE /v1/baselines/{series}. Run ids and series
+// are path segments, URL-escaped.
 func (e *releasegateExporter) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/runs", method(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
@@ -40,31 +42,92 @@ func (e *releasegateExporter) api() http.Handler {
 		if !ok || !discardBody(w, r) {
 			return
 		}
-		view, err := e.finish(r.Context(), key)
-		if err != nil {
+		other := r.URL.Query().Get("baseline")
+		if _, ok := r.URL.Query()["baseline"]; ok && !runstore.ValidRunKey(other) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("baseline: not a run id (1 to %d bytes of UTF-8)", runstore.MaxRunIDLength))
+			return
+		}
+		view, err := e.finish(r.Context(), key, other)
+		switch {
+		case errors.Is(err, runstore.ErrUnknownBaseline):
+			writeError(w, http.StatusNotFound, fmt.Sprintf("cannot compare run %q with %q: %v", key, other, err))
+		case errors.Is(err, runstore.ErrFinished):
+			writeError(w, http.StatusConflict, fmt.Sprintf("cannot compare run %q with %q: %v", key, other, err))
+		case err != nil:
 			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot hold run %q: %v", key, err))
+		default:
+			writeJSON(w, http.StatusOK, view)
+		}
+	}))
+	mux.HandleFunc("/v1/baselines", method(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"series": e.store.Baselines()})
+	}))
+	mux.HandleFunc("PUT /v1/baselines/{series}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := pathKey(w, r, "series")
+		if !ok {
+			return
+		}
+		var pin struct {
+			Run string `json:"run"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFinishBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&pin); err != nil || pin.Run == "" {
+			writeError(w, http.StatusBadRequest, `the body pins a run: {"run": "<run id>"}`)
+			return
+		}
+		view, err := e.pin(r.Context(), name, pin.Run)
+		switch {
+		case errors.Is(err, runstore.ErrUnknownBaseline):
+			writeError(w, http.StatusNotFound, err.Error())
+		case err != nil:
+			writeError(w, http.StatusConflict, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, view)
+		}
+	})
+	mux.HandleFunc("DELETE /v1/baselines/{series}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := pathKey(w, r, "series")
+		if !ok {
+			return
+		}
+		view, err := e.store.Unpin(name)
+		if err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, view)
-	}))
+	})
+	mux.HandleFunc("/v1/baselines/{series}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "PUT, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use PUT or DELETE", r.Method))
+	})
 	mux.Handle("/metrics", e.metricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish and /metrics", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish, /v1/baselines and /metrics", r.URL.Path))
 	})
 	return mux
 }
 
 // runID is the request's {run}, or false after answering with an error for
 // an id the exporter never holds: neither opened nor echoed back.
-func runID(w http.ResponseWriter, r *http.Request) (string, bool) {
-	key := r.PathValue("run")
+func runID(w http.ResponseWriter, r *http.Request) (string, bool) { return pathKey(w, r, "run") }
+
+// pathKey is the request's run id or series, named by wildcard, or false
+// after answering with an error for one the exporter never holds.
+func pathKey(w http.ResponseWriter, r *http.Request, wildcard string) (string, bool) {
+	key := r.PathValue(wildcard)
+	what := map[string]string{"run": "run id"}[wildcard]
+	if what == "" {
+		what = wildcard
+	}
 	switch {
 	case len(key) > runstore.MaxRunIDLength:
-		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("run id is %d bytes long; at most %d are allowed", len(key), runstore.MaxRunIDLength))
+		writeError(w, http.StatusRequestURITooLong, fmt.Sprintf("%s is %d bytes long; at most %d are allowed", what, len(key), runstore.MaxRunIDLength))
 		return "", false
 	case !utf8.ValidString(key):
 		// Not a Prometheus label value: /metrics could not show the run.
-		writeError(w, http.StatusBadRequest, "run id is not valid UTF-8")
+		writeError(w, http.StatusBadRequest, what+" is not valid UTF-8")
 		return "", false
 	}
 	return key, true

@@ -27,6 +27,7 @@ import (
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
 	"github.com/releasegate/releasegate/internal/runstore"
 	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // apiError asserts that an answer is a JSON error with the status want and
@@ -161,6 +162,72 @@ func TestAPIWrongMethods(t *testing.T) {
 	}
 	v := getRun(t, http.MethodGet, server.URL+"/v1/runs/r")
 	assert.False(t, v.Finished, "no other method finishes a run")
+}
+
+// Baselines through the API: listed, pinned and unpinned, and a finish
+// compared with another run; every refusal says why.
+func TestAPIBaselines(t *testing.T) {
+	e, _, server, _ := newTestExporterOf(t, `
+baseline:
+  min_samples: 5
+gates:
+  - name: latency
+    match: name == "POST /checkout"
+    fail: latency_ratio_low > 1.10
+`, testLimits())
+	checkouts := func(run string, d time.Duration) {
+		var spans []runstoretest.Span
+		for i := range 10 {
+			spans = append(spans, runstoretest.Span{Run: run, Name: "POST /checkout", Duration: d + time.Duration(i)*time.Millisecond, Matched: []string{"latency"}})
+		}
+		require.NoError(t, e.consume(t.Context(), runstoretest.Traces(spans...)))
+	}
+	request := func(method, path, body string) (int, http.Header, []byte) {
+		req, err := http.NewRequestWithContext(t.Context(), method, server.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, resp.Header, data
+	}
+	checkouts("r-1", 100*time.Millisecond)
+	assert.Equal(t, verdict.Passed, getRun(t, http.MethodPost, server.URL+"/v1/runs/r-1/finish").Status)
+	checkouts("r-2", 200*time.Millisecond)
+
+	status, _, body := request(http.MethodGet, "/v1/baselines", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.JSONEq(t, `{"series": [{"series": "default", "baseline": "r-1", "pinned": null, "last_passed": "r-1"}]}`, string(body))
+	status, _, body = request(http.MethodPut, "/v1/baselines/default", `{"run": "r-1"}`)
+	require.Equal(t, http.StatusOK, status, string(body))
+	assert.JSONEq(t, `{"series": "default", "baseline": "r-1", "pinned": "r-1", "last_passed": "r-1"}`, string(body))
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+		message            string
+	}{
+		{http.MethodPut, "/v1/baselines/default", `{"runs": "r-1"}`, http.StatusBadRequest, `the body pins a run: {"run": "<run id>"}`},
+		{http.MethodPut, "/v1/baselines/default", `{"run": "r-gone"}`, http.StatusNotFound, `no such run held to compare with: "r-gone"`},
+		{http.MethodPut, "/v1/baselines/default", `{"run": "r-2"}`, http.StatusConflict, `only a run that finished passed can be a baseline: "r-2" is pending`},
+		{http.MethodDelete, "/v1/baselines/nowhere", "", http.StatusNotFound, `no such series: "nowhere"`},
+		{http.MethodGet, "/v1/baselines/default", "", http.StatusMethodNotAllowed, "method GET not allowed; use PUT or DELETE"},
+		{http.MethodPost, "/v1/runs/r-2/finish?baseline=r-gone", "", http.StatusNotFound, `cannot compare run "r-2" with "r-gone": no such run held to compare with: "r-gone"`},
+		{http.MethodPost, "/v1/runs/r-2/finish?baseline=", "", http.StatusBadRequest, "baseline: not a run id (1 to 256 bytes of UTF-8)"},
+	} {
+		status, header, body := request(tt.method, tt.path, tt.body)
+		assert.Equal(t, tt.message, apiError(t, tt.status, status, header, body), "%s %s", tt.method, tt.path)
+	}
+
+	v := getRun(t, http.MethodPost, server.URL+"/v1/runs/r-2/finish?baseline=r-1")
+	assert.Equal(t, "r-1", *v.Baseline)
+	assert.Equal(t, verdict.Failed, v.Status)
+	status, header, body := request(http.MethodPost, "/v1/runs/r-2/finish?baseline=r-1", "")
+	assert.Equal(t, `cannot compare run "r-2" with "r-1": the run finished already (api): it was compared with r-1`, apiError(t, http.StatusConflict, status, header, body))
+
+	status, _, body = request(http.MethodDelete, "/v1/baselines/default", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.JSONEq(t, `{"series": "default", "baseline": "r-1", "pinned": null, "last_passed": "r-1"}`, string(body))
 }
 
 // The finish endpoint takes no body. It ignores a small one and refuses a

@@ -34,6 +34,9 @@ type Config struct {
 	// finished run is forgotten early; with none finished, new runs are
 	// refused (and counted) until one finishes.
 	MaxRuns int `mapstructure:"max_runs"`
+	// MaxSeries bounds the series of runs whose baselines are held; past it
+	// the least recently used is forgotten, with its baselines.
+	MaxSeries int `mapstructure:"max_series"`
 	// TraceIdleTimeout judges a trace that received no span for this long
 	// (trace gates); a trace is judged when its run finishes in any case.
 	TraceIdleTimeout time.Duration `mapstructure:"trace_idle_timeout"`
@@ -91,6 +94,9 @@ func (cfg *Config) Validate() error {
 	positive("retention", cfg.Retention)
 	if cfg.MaxRuns < 1 {
 		errs = append(errs, fmt.Errorf("max_runs: must be at least 1, got %d", cfg.MaxRuns))
+	}
+	if cfg.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("max_series: must be at least 1, got %d", cfg.MaxSeries))
 	}
 	positive("trace_idle_timeout", cfg.TraceIdleTimeout)
 	if cfg.MaxTraces < 1 {

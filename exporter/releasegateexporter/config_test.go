@@ -33,6 +33,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, time.Hour, cfg.MaxRunDuration)
 	assert.Equal(t, time.Hour, cfg.Retention)
 	assert.Equal(t, 10000, cfg.MaxRuns)
+	assert.Equal(t, 1000, cfg.MaxSeries)
 	assert.Equal(t, 10*time.Second, cfg.TraceIdleTimeout)
 	assert.Equal(t, 100_000, cfg.MaxTraces)
 	assert.Equal(t, 10_000, cfg.MaxSpansPerTrace)
@@ -48,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, cfg.MaxRunDuration)
 	assert.Equal(t, 24*time.Hour, cfg.Retention)
 	assert.Equal(t, 500, cfg.MaxRuns)
+	assert.Equal(t, 50, cfg.MaxSeries)
 	assert.Equal(t, 30*time.Second, cfg.TraceIdleTimeout)
 	assert.Equal(t, 5000, cfg.MaxTraces)
 	assert.Equal(t, 2000, cfg.MaxSpansPerTrace)
@@ -67,6 +69,7 @@ func TestInvalidConfig(t *testing.T) {
 		"max_run_duration: must be a positive duration, got -1s",
 		"retention: must be a positive duration, got 0s",
 		"max_runs: must be at least 1, got 0",
+		"max_series: must be at least 1, got 0",
 		"trace_idle_timeout: must be a positive duration, got 0s",
 		"max_traces: must be at least 1, got 0",
 		"max_spans_per_trace: must be at least 1, got 0",

@@ -59,6 +59,7 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 				MaxRunDuration: cfg.MaxRunDuration,
 				Retention:      cfg.Retention,
 				MaxRuns:        cfg.MaxRuns,
+				MaxSeries:      cfg.MaxSeries,
 			},
 			Traces: traces.Limits{
 				IdleTimeout:      cfg.TraceIdleTimeout,
@@ -188,14 +189,29 @@ func (e *releasegateExporter) sweepLoop() {
 }
 
 // finish finishes a run on a CI job's request.
-func (e *releasegateExporter) finish(ctx context.Context, key string) (verdict.Run, error) {
-	f, err := e.store.Finish(key)
+// finish finishes a run on request, compared with the run other when
+// given.
+func (e *releasegateExporter) finish(ctx context.Context, key, other string) (verdict.Run, error) {
+	var f runstore.Finished
+	var err error
+	if other != "" {
+		f, err = e.store.FinishComparedWith(key, other)
+	} else {
+		f, err = e.store.Finish(key)
+	}
 	e.recordTally(ctx, f.Tally)
 	if f.Now {
 		e.recordFinished(ctx, verdict.FinishedByAPI)
 	}
 	e.sinks.publish(e.store)
 	return f.Run, err
+}
+
+// pin pins a series' baseline on request.
+func (e *releasegateExporter) pin(ctx context.Context, series, run string) (verdict.Series, error) {
+	view, t, err := e.store.Pin(series, run)
+	e.recordTally(ctx, t)
+	return view, err
 }
 
 // wakeSweep asks the sweep loop for a sweep soon.
@@ -240,6 +256,7 @@ func (e *releasegateExporter) recordTally(ctx context.Context, t runstore.Tally)
 	add(e.telemetry.ExporterReleasegateSpansIgnored, t.Malformed, malformedAttrs)
 	add(e.telemetry.ExporterReleasegateSpansIgnored, t.InvalidRun, invalidRunAttrs)
 	add(e.telemetry.ExporterReleasegateUnknownGates, t.UnknownGates)
+	add(e.telemetry.ExporterReleasegateSeriesEvicted, t.SeriesEvicted)
 	for _, cause := range t.Finished {
 		e.recordFinished(ctx, cause)
 	}

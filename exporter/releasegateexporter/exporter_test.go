@@ -64,12 +64,18 @@ func finish(t testing.TB, s *runstore.Store, key string) verdict.Run {
 // httptest server.
 func newTestExporter(t *testing.T, l runstore.Limits) (*releasegateExporter, *clockwork.FakeClock, *httptest.Server, *componenttest.Telemetry) {
 	t.Helper()
+	return newTestExporterOf(t, runstoretest.Gates, l)
+}
+
+// newTestExporterOf is newTestExporter judging by the gates document given.
+func newTestExporterOf(t *testing.T, gates string, l runstore.Limits) (*releasegateExporter, *clockwork.FakeClock, *httptest.Server, *componenttest.Telemetry) {
+	t.Helper()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	cfg := createDefaultConfig().(*Config)
 	cfg.RunIdleTimeout, cfg.MaxRunDuration, cfg.Retention, cfg.MaxRuns = l.IdleTimeout, l.MaxRunDuration, l.Retention, l.MaxRuns
 	c := runstoretest.NewClock()
-	e, err := newExporter(cfg, runstoretest.Compile(t, runstoretest.Gates), tel.NewTelemetrySettings(), c)
+	e, err := newExporter(cfg, runstoretest.Compile(t, gates), tel.NewTelemetrySettings(), c)
 	require.NoError(t, err)
 	server := httptest.NewServer(e.api())
 	t.Cleanup(server.Close)

@@ -25,6 +25,7 @@ const (
 	defaultMaxRunDuration = time.Hour
 	defaultRetention      = time.Hour
 	defaultMaxRuns        = 10000
+	defaultMaxSeries      = 1000
 
 	// Trace gates: a trace is complete when idle this long (SDKs export
 	// every few seconds), and the buffer holds this much at most.
@@ -61,6 +62,7 @@ func createDefaultConfig() component.Config {
 		MaxRunDuration: defaultMaxRunDuration,
 		Retention:      defaultRetention,
 		MaxRuns:        defaultMaxRuns,
+		MaxSeries:      defaultMaxSeries,
 
 		TraceIdleTimeout: defaultTraceIdleTimeout,
 		MaxTraces:        defaultMaxTraces,

@@ -31,6 +31,9 @@ type metricFamily struct {
 	name, help, kind string
 	scope            config.Scope // "" for every gate
 	gate             func(w textWriter, name, gate, run string, g *runstore.GateSample)
+	// compared: the family has series of the gates compared with a
+	// baseline only.
+	compared bool
 }
 
 // counter is a family of one count of each gate.
@@ -55,11 +58,7 @@ func maxDuration(name, help string, scope config.Scope) metricFamily {
 func durations(name, help string, scope config.Scope) metricFamily {
 	return metricFamily{name: name, kind: "summary", help: help, scope: scope,
 		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
-			for i, q := range g.Quantiles {
-				w.gateSample(name, gate, run, quantileLabels[i], q.Seconds())
-			}
-			w.gateSample(name+"_sum", gate, run, "", g.Sum/1e9)
-			w.gateSample(name+"_count", gate, run, "", float64(g.Count))
+			w.summary(name, gate, run, &runstore.DurationSample{Count: g.Count, Sum: g.Sum, Quantiles: g.Quantiles})
 		},
 	}
 }
@@ -68,10 +67,35 @@ func errorCount(g *runstore.GateSample) int     { return g.ErrorSpans }
 func matchedCount(g *runstore.GateSample) int   { return g.Spans }
 func violationCount(g *runstore.GateSample) int { return g.Violations }
 
+// baselineDurations is the summary family of the durations of each gate's
+// baseline, beside the gate's own.
+var baselineDurations = metricFamily{
+	name: "releasegate_gate_baseline_duration_seconds", kind: "summary", compared: true,
+	help: "Durations of the spans (traces) the gate matched in the run's baseline.",
+	gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+		w.summary(name, gate, run, &g.Baseline)
+	},
+}
+
+// latencyRatio is a family of the ratio of each gate's durations to its
+// baseline's: which, the estimate (0) or a bound of its 95% interval (1,
+// 2); the names are those of the run environment.
+func latencyRatio(name, help string, which int) metricFamily {
+	return metricFamily{name: name, kind: "gauge", help: help, compared: true,
+		gate: func(w textWriter, name, gate, run string, g *runstore.GateSample) {
+			w.gateSample(name, gate, run, "", g.LatencyRatio[which])
+		},
+	}
+}
+
 // metricFamilies are in the order /metrics writes them: by name.
 var metricFamilies = []metricFamily{
+	baselineDurations,
 	counter("releasegate_gate_error_spans_total", "Matched spans with status error.", config.ScopeSpan, errorCount),
 	counter("releasegate_gate_error_traces_total", "Matched traces with a span of status error.", config.ScopeTrace, errorCount),
+	latencyRatio("releasegate_gate_latency_ratio", "The run's durations ÷ its baseline's: the Hodges–Lehmann estimate.", 0),
+	latencyRatio("releasegate_gate_latency_ratio_high", "High bound of the 95% confidence interval of releasegate_gate_latency_ratio.", 2),
+	latencyRatio("releasegate_gate_latency_ratio_low", "Low bound of the 95% confidence interval of releasegate_gate_latency_ratio.", 1),
 	maxDuration("releasegate_gate_span_duration_max_seconds", "Longest span the gate matched in the run.", config.ScopeSpan),
 	durations("releasegate_gate_span_duration_seconds", "Durations of the spans the gate matched in the run.", config.ScopeSpan),
 	counter("releasegate_gate_spans_total", "Spans the gate matched in the run.", config.ScopeSpan, matchedCount),
@@ -232,9 +256,12 @@ func writeMetrics(bw *bufio.Writer, m runstore.Samples, names []string, failed f
 	for _, g := range byName {
 		scoped[m.Scopes[g]] = append(scoped[m.Scopes[g]], g)
 	}
+	anyCompared := slices.ContainsFunc(m.Runs, func(r runstore.RunSample) bool {
+		return slices.ContainsFunc(r.Gates, func(g runstore.GateSample) bool { return g.Compared })
+	})
 	for _, f := range metricFamilies {
 		gates := scoped[f.scope]
-		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(gates) == 0) {
+		if (len(names) > 0 && !slices.Contains(names, f.name)) || (f.gate != nil && len(gates) == 0) || (f.compared && !anyCompared) {
 			continue
 		}
 		w.header(f.name, f.help, f.kind)
@@ -248,7 +275,9 @@ func writeMetrics(bw *bufio.Writer, m runstore.Samples, names []string, failed f
 		}
 		for _, g := range gates {
 			for i := range m.Runs {
-				f.gate(w, f.name, escaped[g], runs[i], &m.Runs[i].Gates[g])
+				if sample := &m.Runs[i].Gates[g]; sample.Compared || !f.compared {
+					f.gate(w, f.name, escaped[g], runs[i], sample)
+				}
 			}
 			if failed() {
 				return
@@ -273,6 +302,15 @@ func (w textWriter) gateSample(name, gate, run, extra string, v float64) {
 	_, _ = w.WriteString(`",run="`)
 	_, _ = w.WriteString(run)
 	w.end(extra, v)
+}
+
+// summary writes the series of a summary of durations.
+func (w textWriter) summary(name, gate, run string, d *runstore.DurationSample) {
+	for i, q := range d.Quantiles {
+		w.gateSample(name, gate, run, quantileLabels[i], q.Seconds())
+	}
+	w.gateSample(name+"_sum", gate, run, "", d.Sum/1e9)
+	w.gateSample(name+"_count", gate, run, "", float64(d.Count))
 }
 
 // runSample writes name{run="run"extra} v.

@@ -46,6 +46,13 @@ var (
 		"State of a gate in a run: 1 for the current state, 0 for the others.", []string{"run", "gate", "status"}, nil)
 	runStatusDesc = prometheus.NewDesc("releasegate_run_status",
 		"State of a run (its worst gate): 1 for the current state, 0 for the others.", []string{"run", "status"}, nil)
+	baselineDurationsDesc = prometheus.NewDesc("releasegate_gate_baseline_duration_seconds",
+		"Durations of the spans (traces) the gate matched in the run's baseline.", []string{"run", "gate"}, nil)
+	latencyRatioDescs = [3]*prometheus.Desc{
+		prometheus.NewDesc("releasegate_gate_latency_ratio", "The run's durations ÷ its baseline's: the Hodges–Lehmann estimate.", []string{"run", "gate"}, nil),
+		prometheus.NewDesc("releasegate_gate_latency_ratio_low", "Low bound of the 95% confidence interval of releasegate_gate_latency_ratio.", []string{"run", "gate"}, nil),
+		prometheus.NewDesc("releasegate_gate_latency_ratio_high", "High bound of the 95% confidence interval of releasegate_gate_latency_ratio.", []string{"run", "gate"}, nil),
+	}
 )
 
 // scopeDescs are the families of the gates of one scope.
@@ -71,6 +78,10 @@ var referenceDescs = map[config.Scope]scopeDescs{
 func (c referenceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gateStatusDesc
 	ch <- runStatusDesc
+	ch <- baselineDurationsDesc
+	for _, desc := range latencyRatioDescs {
+		ch <- desc
+	}
 	for _, d := range referenceDescs {
 		for _, desc := range []*prometheus.Desc{d.matched, d.violations, d.errors, d.durations, d.max} {
 			ch <- desc
@@ -97,6 +108,16 @@ func (c referenceCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstSummary(d.durations, uint64(g.Count), g.Sum/1e9, quantiles, r.Key, name)
 			ch <- prometheus.MustNewConstMetric(d.max, prometheus.GaugeValue, g.Max.Seconds(), r.Key, name)
+			if g.Compared {
+				quantiles := make(map[float64]float64, len(runstore.SummaryQuantiles))
+				for j, q := range runstore.SummaryQuantiles {
+					quantiles[q] = g.Baseline.Quantiles[j].Seconds()
+				}
+				ch <- prometheus.MustNewConstSummary(baselineDurationsDesc, uint64(g.Baseline.Count), g.Baseline.Sum/1e9, quantiles, r.Key, name)
+				for j, desc := range latencyRatioDescs {
+					ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, g.LatencyRatio[j], r.Key, name)
+				}
+			}
 		}
 	}
 }
@@ -198,6 +219,12 @@ func equivalenceSamples(t testing.TB) runstore.Samples {
 	edge[2].Sum = math.NaN()
 	edge[3].Sum = math.Inf(-1)
 	edge[4].Sum, edge[4].Max = math.Inf(1), math.MaxInt64
+	// Gates compared with a baseline, of both scopes.
+	for _, g := range []*runstore.GateSample{&run("r-passed")[0], &run("r-sketch")[2], &run("r-passed")[4]} {
+		g.Compared = true
+		g.LatencyRatio = [3]float64{1.3412, 1.29, 1.39}
+		g.Baseline = runstore.DurationSample{Count: 398, Sum: 1.25e11, Quantiles: [4]time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 250 * time.Millisecond, time.Second}}
+	}
 	return samples
 }
 
@@ -244,7 +271,9 @@ func TestMetricsAsClientGolang(t *testing.T) {
 		assert.True(t, proto.Equal(w, g), w.GetName())
 		series += len(w.GetMetric())
 	}
-	assert.Equal(t, len(s.Runs)*(len(s.Gates)*11+6), series, "summaries counted once")
+	// Per gate: 6 states, 3 counters, the summary and the maximum; per gate
+	// compared with a baseline, its summary and 3 ratios; per run, 6 states.
+	assert.Equal(t, len(s.Runs)*(len(s.Gates)*11+6)+3*4, series, "summaries counted once")
 	assert.Contains(t, rec.Body.String(), `releasegate_gate_traces_total{gate="t.trace",run="r-passed"} 5`)
 
 	// Byte for byte, so in the same order too.

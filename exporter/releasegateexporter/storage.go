@@ -20,10 +20,12 @@ import (
 	"github.com/releasegate/releasegate/internal/traces"
 )
 
-// Runs are saved to the storage extension one key per run, run/<seq>, and
-// the traces buffered for trace gates one key per trace, trace/<id>, as
-// JSON with a version; "runs" and "traces" list the keys saved, since a
-// storage client cannot list its keys. Keys by sequence number stay short
+// Runs are saved to the storage extension one key per run, run/<seq>; the
+// traces buffered for trace gates one key per trace, trace/<id>; the
+// baselines runs compare with one key per baseline, baseline/<id>, and the
+// series that hold them one key per series, series/<name>; as JSON with a
+// version. "runs", "traces", "baselines" and "series" list the keys saved,
+// since a storage client cannot list its keys. Keys by sequence number stay short
 // and safe for any storage whatever the run ids. Only what changed since
 // the last save is written, so a save costs what changed, not what is held;
 // a finished run is written once more when it finishes, and a run or a
@@ -36,13 +38,19 @@ import (
 const saveEvery = time.Second
 
 const (
-	runsIndexKey   = "runs"
-	tracesIndexKey = "traces"
+	runsIndexKey      = "runs"
+	tracesIndexKey    = "traces"
+	baselinesIndexKey = "baselines"
+	seriesIndexKey    = "series"
 )
 
 func runStorageKey(seq uint64) string { return "run/" + strconv.FormatUint(seq, 10) }
 
 func traceStorageKey(id string) string { return "trace/" + id }
+
+func baselineStorageKey(id uint64) string { return "baseline/" + strconv.FormatUint(id, 10) }
+
+func seriesStorageKey(name string) string { return "series/" + name }
 
 // recordSet is one kind of record kept in storage, one key each, with an
 // index of the keys.
@@ -149,6 +157,8 @@ type runStorage struct {
 	last      time.Time     // of the last of them
 	runs      recordSet[uint64]
 	traces    recordSet[string]
+	baselines recordSet[uint64]
+	series    recordSet[string]
 	// failing: the last save failed, so the next one writes everything.
 	failing bool
 }
@@ -156,8 +166,10 @@ type runStorage struct {
 func newRunStorage(client storage.Client, logger *zap.Logger, clock clockwork.Clock) *runStorage {
 	return &runStorage{
 		client: client, logger: logger, clock: clock, every: saveEvery, last: clock.Now(),
-		runs:   recordSet[uint64]{index: runsIndexKey, noun: "run", version: runstore.StoredVersion, key: runStorageKey},
-		traces: recordSet[string]{index: tracesIndexKey, noun: "trace", version: traces.StoredVersion, key: traceStorageKey},
+		runs:      recordSet[uint64]{index: runsIndexKey, noun: "run", version: runstore.StoredVersion, key: runStorageKey},
+		traces:    recordSet[string]{index: tracesIndexKey, noun: "trace", version: traces.StoredVersion, key: traceStorageKey},
+		baselines: recordSet[uint64]{index: baselinesIndexKey, noun: "baseline", version: runstore.StoredVersion, key: baselineStorageKey},
+		series:    recordSet[string]{index: seriesIndexKey, noun: "series", version: runstore.StoredVersion, key: seriesStorageKey},
 	}
 }
 
@@ -190,9 +202,20 @@ func (p *runStorage) save(ctx context.Context, s *runstore.Store) {
 	for i := range changedTraces {
 		traces[changedTraces[i].ID] = p.encode(traceStorageKey(changedTraces[i].ID), &changedTraces[i])
 	}
+	snap := s.SnapshotBaselines(p.failing)
+	baselines := make(map[uint64][]byte, len(snap.Baselines))
+	for i := range snap.Baselines {
+		baselines[snap.Baselines[i].ID] = p.encode(baselineStorageKey(snap.Baselines[i].ID), &snap.Baselines[i])
+	}
+	series := make(map[string][]byte, len(snap.Series))
+	for i := range snap.Series {
+		series[snap.Series[i].Name] = p.encode(seriesStorageKey(snap.Series[i].Name), &snap.Series[i])
+	}
 	ops, commitRuns := p.runs.writes(runs, heldRuns)
 	traceOps, commitTraces := p.traces.writes(traces, heldTraces)
-	ops = append(ops, traceOps...)
+	baselineOps, commitBaselines := p.baselines.writes(baselines, snap.HeldBaselines)
+	seriesOps, commitSeries := p.series.writes(series, snap.HeldSeries)
+	ops = slices.Concat(ops, traceOps, baselineOps, seriesOps)
 	if len(ops) == 0 {
 		return
 	}
@@ -208,6 +231,8 @@ func (p *runStorage) save(ctx context.Context, s *runstore.Store) {
 	}
 	commitRuns()
 	commitTraces()
+	commitBaselines()
+	commitSeries()
 	p.failing = false
 	if p.savedRuns != nil && len(changedRuns) > 0 {
 		p.savedRuns.Add(ctx, int64(len(changedRuns)))
@@ -223,53 +248,80 @@ func (p *runStorage) encode(key string, v any) []byte {
 	return data
 }
 
-// load reads the runs and traces saved.
-func (p *runStorage) load(ctx context.Context) ([]runstore.StoredRun, []traces.StoredTrace, error) {
-	runs, err := loadRecords(ctx, &p.runs, p.client, p.logger, func(seq uint64, sr *runstore.StoredRun) error {
-		if sr.Seq != seq {
-			return fmt.Errorf("it says it is run %d", sr.Seq)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	saved, err := loadRecords(ctx, &p.traces, p.client, p.logger, func(id string, st *traces.StoredTrace) error {
-		if st.ID != id {
-			return fmt.Errorf("it says it is trace %.40q", st.ID)
-		}
-		return nil
-	})
-	return runs, saved, err
+// loaded is what an earlier start of the collector saved.
+type loaded struct {
+	runs      []runstore.StoredRun
+	traces    []traces.StoredTrace
+	baselines []runstore.StoredBaseline
+	series    []runstore.StoredSeries
 }
 
-// restore puts the runs loaded into the empty store, and logs those it
-// skipped.
-func (p *runStorage) restore(runs []runstore.StoredRun, s *runstore.Store) runstore.Restored {
-	done := s.Restore(runs)
+// load reads the runs, traces, baselines and series saved.
+func (p *runStorage) load(ctx context.Context) (loaded, error) {
+	var l loaded
+	var err error
+	l.runs, err = loadRecords(ctx, &p.runs, p.client, p.logger, func(seq uint64, sr *runstore.StoredRun) error {
+		return mismatch("run", sr.Seq, seq)
+	})
+	if err != nil {
+		return l, err
+	}
+	l.traces, err = loadRecords(ctx, &p.traces, p.client, p.logger, func(id string, st *traces.StoredTrace) error {
+		return mismatch("trace", st.ID, id)
+	})
+	if err != nil {
+		return l, err
+	}
+	l.baselines, err = loadRecords(ctx, &p.baselines, p.client, p.logger, func(id uint64, sb *runstore.StoredBaseline) error {
+		return mismatch("baseline", sb.ID, id)
+	})
+	if err != nil {
+		return l, err
+	}
+	l.series, err = loadRecords(ctx, &p.series, p.client, p.logger, func(name string, ss *runstore.StoredSeries) error {
+		return mismatch("series", ss.Name, name)
+	})
+	return l, err
+}
+
+// mismatch: a record says it is another than its key says.
+func mismatch[K comparable](noun string, says, is K) error {
+	if says != is {
+		return fmt.Errorf("it says it is %s %.40v", noun, says)
+	}
+	return nil
+}
+
+// restore puts what was loaded into the empty store: the baselines and
+// series first, as the runs refer to them, then the runs, then the traces,
+// and logs what it skipped.
+func (p *runStorage) restore(l loaded, s *runstore.Store) (runstore.Restored, runstore.Tally) {
+	for _, err := range s.RestoreBaselines(l.baselines, l.series) {
+		p.logger.Warn("Skipping a stored baseline", zap.Error(err))
+	}
+	done := s.Restore(l.runs)
 	for _, skipped := range done.Skipped {
 		p.logger.Warn("Skipping a stored run", zap.String("key", runStorageKey(skipped.Seq)), zap.Error(skipped.Err))
 	}
-	return done
+	skipped, t := s.RestoreTraces(l.traces)
+	for id, err := range skipped {
+		p.logger.Warn("Skipping a stored trace", zap.String("key", traceStorageKey(id)), zap.Error(err))
+	}
+	return done, t
 }
 
-// restoreRuns loads the runs and traces saved by an earlier start of the
-// collector.
+// restoreRuns loads what an earlier start of the collector saved.
 func (e *releasegateExporter) restoreRuns(ctx context.Context) error {
-	runs, saved, err := e.storage.load(ctx)
+	l, err := e.storage.load(ctx)
 	if err != nil {
 		return err
 	}
-	done := e.storage.restore(runs, e.store)
-	skipped, t := e.store.RestoreTraces(saved)
-	for id, err := range skipped {
-		e.settings.Logger.Warn("Skipping a stored trace", zap.String("key", traceStorageKey(id)), zap.Error(err))
-	}
+	done, t := e.storage.restore(l, e.store)
 	e.recordTally(ctx, t)
 	if done.Open > 0 {
 		e.telemetry.ExporterReleasegateRunsOpen.Add(ctx, int64(done.Open))
 	}
-	if len(runs) > 0 {
+	if len(l.runs) > 0 {
 		e.settings.Logger.Info("Restored runs from storage", zap.Int("open", done.Open), zap.Int("finished", done.Finished),
 			zap.Int("skipped", len(done.Skipped)+done.Expired))
 	}

@@ -33,27 +33,26 @@ import (
 	"github.com/releasegate/releasegate/internal/runstore/runstoretest"
 	"github.com/releasegate/releasegate/internal/sink/webhook"
 	"github.com/releasegate/releasegate/internal/storagetest"
-	"github.com/releasegate/releasegate/internal/traces"
 	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // newTestStorage is a runStorage on client that has loaded it, as at start.
-func newTestStorage(t *testing.T, client *storagetest.Client) (*runStorage, []runstore.StoredRun, *observer.ObservedLogs) {
+func newTestStorage(t *testing.T, client *storagetest.Client) (*runStorage, loaded, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	p := newRunStorage(client, zap.New(core), clockwork.NewRealClock())
-	runs, _, err := p.load(t.Context())
+	l, err := p.load(t.Context())
 	require.NoError(t, err)
-	return p, runs, logs
+	return p, l, logs
 }
 
 // restore starts a store of gates on clock c from what client holds, as
 // the exporter does at start.
 func restore(t *testing.T, client *storagetest.Client, gates string, c *clockwork.FakeClock) (*runstore.Store, *runStorage, *observer.ObservedLogs) {
 	t.Helper()
-	p, runs, logs := newTestStorage(t, client)
+	p, l, logs := newTestStorage(t, client)
 	s := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: testLimits(), Now: c.Now, Events: true})
-	p.restore(runs, s)
+	p.restore(l, s)
 	return s, p, logs
 }
 
@@ -588,10 +587,11 @@ func BenchmarkSave(b *testing.B) {
 			p.save(b.Context(), s)
 			for b.Loop() {
 				p2 := newRunStorage(client, zap.NewNop(), clockwork.NewRealClock())
-				runs, _, err := p2.load(b.Context())
+				l, err := p2.load(b.Context())
 				require.NoError(b, err)
 				s2 := runstore.New(gates, runstore.Settings{Limits: limits})
-				require.Equal(b, 10000, p2.restore(runs, s2).Open)
+				done, _ := p2.restore(l, s2)
+				require.Equal(b, 10000, done.Open)
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
 		})
@@ -631,15 +631,11 @@ gates:
 	p.save(t.Context(), s)
 	assert.Len(t, client.Keys("trace/"), 1)
 
-	p, runs, logs := newTestStorage(t, client)
-	saved, err := loadTraces(t, p)
-	require.NoError(t, err)
+	p, l, logs := newTestStorage(t, client)
 	s2 := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: testLimits(), Traces: testTraceLimits, Now: c.Now})
-	p.restore(runs, s2)
-	skipped, tally := s2.RestoreTraces(saved)
-	assert.Empty(t, skipped)
+	_, tally := p.restore(l, s2)
 	assert.Equal(t, int64(1), tally.Traces.Buffered)
-	assert.Zero(t, logs.Len())
+	assert.Zero(t, logs.Len(), "nothing skipped")
 	after := ptrace.NewTraces()
 	span(after, 3, 1, "INSERT orders") // a second insert: the gate fails
 	s2.Record(after)
@@ -653,9 +649,54 @@ gates:
 	assert.Empty(t, client.Keys("trace/"))
 }
 
-// loadTraces reads the traces storage holds.
-func loadTraces(t *testing.T, p *runStorage) ([]traces.StoredTrace, error) {
-	t.Helper()
-	_, saved, err := newRunStorage(p.client, p.logger, p.clock).load(t.Context())
-	return saved, err
+// Baselines and pins go to storage with the runs, each baseline once, and
+// leave it when nothing refers to them any more.
+func TestBaselinesInStorage(t *testing.T) {
+	const gates = `
+baseline:
+  min_samples: 5
+gates:
+  - name: latency
+    match: name == "POST /checkout"
+    fail: latency_ratio_low > 1.10
+`
+	c := runstoretest.NewClock()
+	limits := testLimits()
+	limits.MaxSeries = 10
+	s := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: limits, Now: c.Now})
+	checkouts := func(s *runstore.Store, run string, d time.Duration) {
+		var spans []runstoretest.Span
+		for i := range 10 {
+			spans = append(spans, runstoretest.Span{Run: run, Name: "POST /checkout", Duration: d + time.Duration(i)*time.Millisecond, Matched: []string{"latency"}})
+		}
+		s.Record(runstoretest.Traces(spans...))
+	}
+	checkouts(s, "r-1", 100*time.Millisecond)
+	finish(t, s, "r-1")
+	_, _, err := s.Pin("default", "r-1")
+	require.NoError(t, err)
+	checkouts(s, "r-2", 100*time.Millisecond)
+	finish(t, s, "r-2")
+	checkouts(s, "r-open", 200*time.Millisecond)
+
+	client := storagetest.New()
+	p, _, _ := newTestStorage(t, client)
+	p.save(t.Context(), s)
+	assert.Len(t, client.Keys("baseline/"), 2, "the pin, r-open's too, and the last passed")
+	assert.Equal(t, []string{"series/default"}, client.Keys("series/"))
+
+	p2, l, logs := newTestStorage(t, client)
+	s2 := runstore.New(runstoretest.Compile(t, gates), runstore.Settings{Limits: limits, Now: c.Now})
+	p2.restore(l, s2)
+	assert.Zero(t, logs.Len(), "nothing skipped")
+	assert.Equal(t, s.Baselines(), s2.Baselines())
+	v := finish(t, s2, "r-open")
+	assert.Equal(t, "r-1", *v.Baseline)
+	assert.Equal(t, verdict.Failed, runstoretest.Gate(t, v, "latency").Status)
+
+	// Unpinned, r-1's baseline is no one's: it leaves storage.
+	_, err = s2.Unpin("default")
+	require.NoError(t, err)
+	p2.save(t.Context(), s2)
+	assert.Len(t, client.Keys("baseline/"), 1)
 }

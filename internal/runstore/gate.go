@@ -35,10 +35,13 @@ type gate struct {
 	// observed is what a trace gate's assert compared in the first
 	// violating trace, observedTrace: "14" in trace 4bf92f35….
 	observed, observedTrace string
+	// compared is its comparison with the run's baseline, once the run
+	// finished compared with one.
+	compared *compared
 }
 
 func (g *gate) stats(cg *config.CompiledGate, elapsed time.Duration) config.RunStats {
-	s := config.RunStats{
+	s := config.RunStats{Aggregates: config.Aggregates{
 		Spans:      g.spans,
 		Violations: g.violations,
 		Errors:     g.errorSpans,
@@ -50,7 +53,7 @@ func (g *gate) stats(cg *config.CompiledGate, elapsed time.Duration) config.RunS
 		Max:        g.durations.max,
 		Mean:       g.durations.mean(),
 		Elapsed:    elapsed,
-	}
+	}}
 	if g.spans > 0 {
 		s.ViolationRatio = float64(g.violations) / float64(g.spans)
 		s.ErrorRatio = float64(g.errorSpans) / float64(g.spans)
@@ -58,7 +61,7 @@ func (g *gate) stats(cg *config.CompiledGate, elapsed time.Duration) config.RunS
 	if cg.Scope == config.ScopeTrace {
 		s.Spans, s.Traces = 0, g.spans
 	}
-	return s
+	return g.compared.with(s)
 }
 
 // failFast makes the gate final `failed` while its run is open, when its
@@ -70,19 +73,28 @@ func (g *gate) failFast(cg *config.CompiledGate, elapsed time.Duration, now time
 	}
 	stats := g.stats(cg, elapsed)
 	if fails, err := cg.Fails(stats); err == nil && fails {
-		g.conclude(verdict.Failed, failedReason(cg, stats, g))
+		g.conclude(verdict.Failed, failedReason(cg, stats, g, ""))
 		g.failedAt = now
 	}
 }
 
-// decide gives the gate its final verdict when its run finishes. A gate
-// that failed fast stays failed, and its reason is the run's as it finally
-// stands: spans kept counting after the moment it failed.
-func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
+// decide gives the gate its final verdict when its run finishes, compared
+// with the run's baseline as against says. A gate that failed fast stays
+// failed, and its reason is the run's as it finally stands: spans kept
+// counting after the moment it failed.
+//
+// A gate that could not be compared is judged on the terms of its
+// conditions that do not use baseline names. When that fails it, it
+// fails; else it is inconclusive when a side had too few samples, or when
+// there is no baseline and on_no_baseline says so. The reason says why it
+// was not compared.
+func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration, against comparison) {
+	g.compared = against.compared
 	stats := g.stats(cg, elapsed)
+	note := against.note
 	switch {
 	case !g.failedAt.IsZero():
-		g.conclude(verdict.Failed, failedReason(cg, stats, g))
+		g.conclude(verdict.Failed, failedReason(cg, stats, g, note))
 		return
 	case g.status != verdict.Pending:
 		return
@@ -96,7 +108,14 @@ func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
 		return
 	}
 	if fails {
-		g.conclude(verdict.Failed, failedReason(cg, stats, g))
+		g.conclude(verdict.Failed, failedReason(cg, stats, g, note))
+		return
+	}
+	if against.tooFew || against.missing && cg.OnNoBaseline == config.NoBaselineInconclusive {
+		if against.missing {
+			note += " (on_no_baseline: inconclusive)"
+		}
+		g.conclude(verdict.Inconclusive, "inconclusive: "+note+" ("+evidence(cg, g)+")")
 		return
 	}
 	warns, err := cg.Warns(stats)
@@ -105,10 +124,10 @@ func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
 		return
 	}
 	if warns {
-		g.conclude(verdict.Warning, reason("warning: ", or(cg.ExplainWarn(stats), readable(cg.Warn)), "fail", notHolding(cg, stats), cg, g))
+		g.conclude(verdict.Warning, reason("warning: ", or(cg.ExplainWarn(stats), readable(cg.Warn)), "fail", notHolding(cg, stats), note, cg, g))
 		return
 	}
-	g.conclude(verdict.Passed, reason("passed: ", notHolding(cg, stats), "warn", cg.CompareWarn(stats), cg, g))
+	g.conclude(verdict.Passed, reason("passed: ", notHolding(cg, stats), "warn", cg.CompareWarn(stats), note, cg, g))
 }
 
 // reasonNow is the gate's reason as the run stands: while it is open, a
@@ -116,9 +135,9 @@ func (g *gate) decide(cg *config.CompiledGate, elapsed time.Duration) {
 func (g *gate) reasonNow(cg *config.CompiledGate, stats config.RunStats, open bool) string {
 	switch {
 	case g.status == verdict.Pending:
-		return cut(reason("pending: ", notHolding(cg, stats)+" so far", "", "", cg, g), maxReason)
+		return cut(reason("pending: ", notHolding(cg, stats)+" so far", "", "", "", cg, g), maxReason)
 	case open && !g.failedAt.IsZero():
-		return cut(failedReason(cg, stats, g), maxReason)
+		return cut(failedReason(cg, stats, g, ""), maxReason)
 	default:
 		return g.reason
 	}
@@ -145,8 +164,8 @@ func noData(cg *config.CompiledGate, n int) (verdict.Status, string) {
 	}
 }
 
-func failedReason(cg *config.CompiledGate, stats config.RunStats, g *gate) string {
-	return reason("failed: ", or(cg.ExplainFail(stats), readable(cg.Fail)), "", "", cg, g)
+func failedReason(cg *config.CompiledGate, stats config.RunStats, g *gate, note string) string {
+	return reason("failed: ", or(cg.ExplainFail(stats), readable(cg.Fail)), "", "", note, cg, g)
 }
 
 // notHolding shows a fail condition that does not hold: each comparison
@@ -158,12 +177,16 @@ func notHolding(cg *config.CompiledGate, stats config.RunStats) string {
 
 // reason is "passed: p95 425ms ≤ 800ms; warn: p95 425ms ≤ 500ms (0 of 40
 // spans violated duration < 1s)": the state, what decided it, what the
-// other condition (named) stood at, when it has something to show, and the
-// evidence of the spans.
-func reason(prefix, decided, other, otherShown string, cg *config.CompiledGate, g *gate) string {
+// other condition (named) stood at, when it has something to show, a note
+// (why there was no comparison with a baseline), and the evidence of the
+// spans.
+func reason(prefix, decided, other, otherShown, note string, cg *config.CompiledGate, g *gate) string {
 	s := prefix + decided
 	if otherShown != "" {
 		s += "; " + other + ": " + otherShown
+	}
+	if note != "" {
+		s += "; " + note
 	}
 	return s + " (" + evidence(cg, g) + ")"
 }

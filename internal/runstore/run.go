@@ -52,6 +52,10 @@ type run struct {
 	unsaved      bool      // changed since it was last snapshot
 	resumed      time.Time // when it was restored from storage, if it was
 	facts        facts
+	// series is the series it compares in ("" when its first span's was
+	// not a valid one), baseline what it compares with (nil: none yet).
+	series   string
+	baseline *baseline
 }
 
 func newRun(key string, seq uint64, now time.Time, gates int) *run {
@@ -63,6 +67,14 @@ func newRun(key string, seq uint64, now time.Time, gates int) *run {
 }
 
 func (r *run) isOpen() bool { return r.finished.IsZero() }
+
+// baselineRun is the id of the run it compares with, or "none".
+func (r *run) baselineRun() string {
+	if r.baseline == nil {
+		return "none"
+	}
+	return r.baseline.run
+}
 
 // idleSince is when the run's idle timeout started: its last span, or its
 // restoring from storage when that came later.

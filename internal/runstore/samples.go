@@ -39,6 +39,20 @@ type GateSample struct {
 	Sum       float64
 	Quantiles [len(SummaryQuantiles)]time.Duration
 	Max       time.Duration
+	// Compared: the gate was compared with a baseline; LatencyRatio is the
+	// estimate and its 95% interval, low and high, and Baseline the
+	// baseline's durations.
+	Compared     bool
+	LatencyRatio [3]float64
+	Baseline     DurationSample
+}
+
+// DurationSample is a summary of durations: their count, sum (in
+// nanoseconds) and SummaryQuantiles.
+type DurationSample struct {
+	Count     int
+	Sum       float64
+	Quantiles [len(SummaryQuantiles)]time.Duration
 }
 
 // Samples copies what /metrics shows under the store's lock, which it
@@ -63,6 +77,15 @@ func (s *Store) Samples() Samples {
 			}
 			for j, q := range SummaryQuantiles {
 				gates[i].Quantiles[j] = d.quantile(q)
+			}
+			if c := g.compared; c != nil {
+				gates[i].Compared = true
+				gates[i].LatencyRatio = [3]float64{c.ratio.Estimate, c.ratio.Low, c.ratio.High}
+				n := c.baseline.Spans + c.baseline.Traces
+				gates[i].Baseline = DurationSample{
+					Count: n, Sum: float64(c.baseline.Mean) * float64(n),
+					Quantiles: [len(SummaryQuantiles)]time.Duration{c.baseline.P50, c.baseline.P90, c.baseline.P95, c.baseline.P99},
+				}
 			}
 		}
 		m.Runs = append(m.Runs, RunSample{Key: r.key, Status: r.status(), Gates: gates})

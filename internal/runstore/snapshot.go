@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/internal/stats"
 	"github.com/releasegate/releasegate/internal/verdict"
 )
 
@@ -35,7 +37,13 @@ type StoredRun struct {
 	Revision     string              `json:"revision,omitempty"`
 	Repository   string              `json:"repository,omitempty"`
 	Environment  string              `json:"environment,omitempty"`
-	Gates        []StoredGate        `json:"gates"`
+	// Series is the run's series; Baseline the id of the baseline it
+	// compares with (a StoredBaseline, while the run is open) and
+	// BaselineRun that baseline's run.
+	Series      string       `json:"series,omitempty"`
+	Baseline    uint64       `json:"baseline,omitempty"`
+	BaselineRun string       `json:"baseline_run,omitempty"`
+	Gates       []StoredGate `json:"gates"`
 }
 
 // StoredGate is a gate's state in a run, by the gate's name: a gates file
@@ -54,14 +62,27 @@ type StoredGate struct {
 	EvalErrors    int                `json:"eval_errors"`
 	ErrorSpans    int                `json:"error_spans"`
 	Exemplars     []verdict.Exemplar `json:"exemplars,omitempty"`
-	// Durations: exact (sorted, nanoseconds) while few, else the DDSketch
-	// in its own binary encoding.
+	StoredDurations
+	// Compared is its comparison with the run's baseline, once decided.
+	Compared *StoredComparison `json:"compared,omitempty"`
+}
+
+// StoredDurations are a gate's durations as saved: exact (sorted,
+// nanoseconds) while few, else the DDSketch in its own binary encoding.
+type StoredDurations struct {
 	Count  int             `json:"count"`
 	Sum    float64         `json:"sum"`
 	Min    time.Duration   `json:"min"`
 	Max    time.Duration   `json:"max"`
 	Exact  []time.Duration `json:"exact,omitempty"`
 	Sketch []byte          `json:"sketch,omitempty"`
+}
+
+// StoredComparison is a gate's comparison with its baseline as saved.
+type StoredComparison struct {
+	Run      string            `json:"run"`
+	Baseline config.Aggregates `json:"baseline"`
+	Ratio    stats.Ratio       `json:"ratio"`
 }
 
 // Snapshot copies the runs changed since the last snapshot (every run with
@@ -108,21 +129,35 @@ func (s *Store) stored(r *run, scratch *[]byte) StoredRun {
 		Revision:     r.facts.revision,
 		Repository:   r.facts.repository,
 		Environment:  r.facts.environment,
+		Series:       r.series,
 		Gates:        make([]StoredGate, len(r.gates)),
 	}
+	if b := r.baseline; b != nil {
+		sr.BaselineRun = b.run
+		if r.isOpen() {
+			sr.Baseline = b.id
+		}
+	}
 	for i := range r.gates {
-		g, d := &r.gates[i], &r.gates[i].durations
-		sg := &sr.Gates[i]
-		*sg = StoredGate{
+		g := &r.gates[i]
+		sr.Gates[i] = StoredGate{
 			Name: s.gates.At(i).Name, Status: g.status, Reason: g.reason, FailedAt: g.failedAt,
 			Observed: g.observed, ObservedTrace: g.observedTrace,
 			Spans: g.spans, Violations: g.violations, EvalErrors: g.evalErrors, ErrorSpans: g.errorSpans,
-			Exemplars: slices.Clone(g.exemplars),
-			Count:     d.count, Sum: d.sum, Min: d.min, Max: d.max,
+			Exemplars:       slices.Clone(g.exemplars),
+			StoredDurations: g.durations.stored(scratch),
 		}
-		sg.Exact, sg.Sketch = d.encode(scratch)
+		if c := g.compared; c != nil {
+			sr.Gates[i].Compared = &StoredComparison{Run: c.run, Baseline: c.baseline, Ratio: c.ratio}
+		}
 	}
 	return sr
+}
+
+func (d *durations) stored(scratch *[]byte) StoredDurations {
+	sd := StoredDurations{Count: d.count, Sum: d.sum, Min: d.min, Max: d.max}
+	sd.Exact, sd.Sketch = d.encode(scratch)
+	return sd
 }
 
 // Restored is what Restore made of the runs saved.
@@ -179,6 +214,7 @@ func (s *Store) Restore(runs []StoredRun) Restored {
 	slices.SortFunc(s.finished, func(a, b *run) int {
 		return cmp.Or(a.finished.Compare(b.finished), cmp.Compare(a.seq, b.seq))
 	})
+	s.restoring = nil
 	return done
 }
 
@@ -216,6 +252,21 @@ func (s *Store) fromStored(sr *StoredRun, now time.Time) (*run, error) {
 		return v
 	}
 	r.facts = facts{revision: fact(sr.Revision), repository: fact(sr.Repository), environment: fact(sr.Environment)}
+	if sr.Series != "" && !ValidRunKey(sr.Series) {
+		return nil, errors.New("invalid series")
+	}
+	r.series = sr.Series
+	switch b := s.restoring[sr.Baseline]; {
+	case r.isOpen() && b != nil:
+		r.baseline = b
+	case sr.BaselineRun != "" && ValidRunKey(sr.BaselineRun):
+		// What the view names; a finished run's comparisons are saved
+		// with its gates, and an open run whose baseline was not saved
+		// finishes without one, saying so.
+		if !r.isOpen() {
+			r.baseline = &baseline{run: sr.BaselineRun}
+		}
+	}
 	found := 0
 	for i := range sr.Gates {
 		sg := &sr.Gates[i]
@@ -247,20 +298,29 @@ func gateFromStored(sg *StoredGate) (gate, error) {
 	if !slices.Contains(verdict.Statuses, sg.Status) {
 		return gate{}, fmt.Errorf("unknown status %q", sg.Status)
 	}
-	if sg.Spans < 0 || sg.Violations < 0 || sg.EvalErrors < 0 || sg.ErrorSpans < 0 || sg.Count != sg.Spans {
+	if sg.Spans < 0 || sg.Violations < 0 || sg.EvalErrors < 0 || sg.ErrorSpans < 0 {
 		return gate{}, errors.New("counts do not add up")
 	}
 	if !sg.FailedAt.IsZero() && sg.Status != verdict.Failed {
 		return gate{}, fmt.Errorf("failed fast, but %s", sg.Status)
 	}
-	d, err := decodeDurations(sg)
+	d, err := decodeDurations(&sg.StoredDurations)
 	if err != nil {
 		return gate{}, fmt.Errorf("durations: %w", err)
+	}
+	if sg.Count != sg.Spans {
+		return gate{}, errors.New("counts do not add up")
 	}
 	g := gate{
 		spans: sg.Spans, violations: sg.Violations, evalErrors: sg.EvalErrors, errorSpans: sg.ErrorSpans,
 		durations: d, status: sg.Status, reason: cut(sg.Reason, maxReason), failedAt: sg.FailedAt,
 		observed: cut(sg.Observed, maxReason), observedTrace: cut(sg.ObservedTrace, 32),
+	}
+	if c := sg.Compared; c != nil {
+		if !ValidRunKey(c.Run) {
+			return gate{}, errors.New("compared with an invalid run id")
+		}
+		g.compared = &compared{run: c.Run, baseline: c.Baseline, ratio: c.Ratio}
 	}
 	for _, x := range sg.Exemplars[:min(len(sg.Exemplars), maxExemplars)] {
 		x.Name = cut(x.Name, maxExemplarName)
@@ -272,7 +332,7 @@ func gateFromStored(sg *StoredGate) (gate, error) {
 	return g, nil
 }
 
-func decodeDurations(sg *StoredGate) (d durations, err error) {
+func decodeDurations(sg *StoredDurations) (d durations, err error) {
 	switch {
 	case sg.Count < 0 || sg.Min < 0 || sg.Max < sg.Min || math.IsNaN(sg.Sum) || math.IsInf(sg.Sum, 0):
 		return d, errors.New("out of range")

@@ -13,7 +13,9 @@ package runstore
 
 import (
 	"cmp"
+	"container/list"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +40,9 @@ type Limits struct {
 	Retention time.Duration
 	// MaxRuns bounds the runs held, open and finished.
 	MaxRuns int
+	// MaxSeries bounds the series whose baselines are held; past it the
+	// least recently used is forgotten.
+	MaxSeries int
 }
 
 // Settings configure a store.
@@ -55,10 +60,11 @@ type Settings struct {
 
 // Store holds the runs of one gates document.
 type Store struct {
-	gates  *config.Gates
-	limits Limits
-	now    func() time.Time
-	events bool
+	gates     *config.Gates
+	limits    Limits
+	maxSeries int
+	now       func() time.Time
+	events    bool
 
 	mu       sync.Mutex
 	opened   uint64 // runs opened so far: the next run's seq
@@ -69,6 +75,14 @@ type Store struct {
 	annotated []annotated
 	// buffer assembles traces for the trace gates; nil without them.
 	buffer *traces.Buffer
+	// series hold the baselines of runs, least recently used first in
+	// seriesOrder; taken counts the baselines taken.
+	series      map[string]*series
+	seriesOrder *list.List
+	taken       uint64
+	// restoring are the baselines RestoreBaselines read, for Restore's
+	// runs to refer to.
+	restoring map[uint64]*baseline
 }
 
 // New returns an empty store of the gates' runs.
@@ -77,7 +91,10 @@ func New(gates *config.Gates, set Settings) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{gates: gates, limits: set.Limits, now: now, events: set.Events, runs: make(map[string]*run)}
+	s := &Store{
+		gates: gates, limits: set.Limits, maxSeries: set.MaxSeries, now: now, events: set.Events, runs: make(map[string]*run),
+		series: make(map[string]*series), seriesOrder: list.New(),
+	}
 	if gates.HasTraceGates() {
 		s.buffer = traces.New(gates.TraceFields(), set.Traces)
 	}
@@ -93,7 +110,10 @@ type Tally struct {
 	NoRun, Malformed, InvalidRun, Refused, Late int64
 	// UnknownGates counts gate names the gates document lacks.
 	UnknownGates int64
-	Traces       TraceTally
+	// SeriesEvicted counts series forgotten, with their baselines, past
+	// MaxSeries.
+	SeriesEvicted int64
+	Traces        TraceTally
 	// Finished are the causes of the runs a sweep finished.
 	Finished []verdict.FinishCause
 }
@@ -148,7 +168,7 @@ func (s *Store) Record(td ptrace.Traces) Tally {
 							t.InvalidRun++
 							continue
 						}
-						if r = s.open(runKey, now, &t); r == nil {
+						if r = s.open(runKey, s.seriesOf(rs.Resource(), ss.Scope(), span), now, &t); r == nil {
 							t.Refused++
 							continue
 						}
@@ -251,10 +271,22 @@ func (s *Store) recordSpan(r *run, span ptrace.Span, t *Tally) {
 	}
 }
 
-// open opens a new run of key, which must be valid. Past MaxRuns the
-// oldest finished run makes room; with none finished, the new run is
-// refused (nil).
-func (s *Store) open(key string, now time.Time, t *Tally) *run {
+// seriesOf is the series of the run a span opens: "" when it is not one
+// the store holds (see ValidRunKey).
+func (s *Store) seriesOf(resource pcommon.Resource, scope pcommon.InstrumentationScope, span ptrace.Span) string {
+	if !s.gates.UsesBaseline() {
+		return config.DefaultSeries
+	}
+	if name := s.gates.Series(resource, scope, span); ValidRunKey(name) {
+		return name
+	}
+	return ""
+}
+
+// open opens a new run of key, which must be valid, in the series given,
+// with that series' baseline. Past MaxRuns the oldest finished run makes
+// room; with none finished, the new run is refused (nil).
+func (s *Store) open(key, series string, now time.Time, t *Tally) *run {
 	if len(s.runs) >= s.limits.MaxRuns {
 		if len(s.finished) == 0 {
 			return nil
@@ -264,6 +296,7 @@ func (s *Store) open(key string, now time.Time, t *Tally) *run {
 	}
 	s.opened++
 	r := newRun(key, s.opened, now, s.gates.Len())
+	r.series, r.baseline = series, s.baselineOf(series)
 	s.runs[key] = r
 	t.Opened++
 	return r
@@ -298,7 +331,7 @@ func (s *Store) Sweep() Tally {
 		}
 		s.announce(r, now)
 		if cause := s.finishCause(r, now); cause != "" {
-			s.finish(r, cause, now)
+			s.finish(r, cause, now, &t)
 			t.Finished = append(t.Finished, cause)
 		} else if r.changed {
 			r.changed, r.unsaved = false, true // a gate may fail fast
@@ -333,13 +366,16 @@ func (s *Store) forgetOldest() {
 	s.finished = s.finished[1:]
 }
 
-// finish ends a run: every gate still pending gets its final verdict.
-func (s *Store) finish(r *run, cause verdict.FinishCause, now time.Time) {
+// finish ends a run: every gate still pending gets its final verdict,
+// compared with the run's baseline when its conditions use one, and a run
+// that passed becomes its series' baseline.
+func (s *Store) finish(r *run, cause verdict.FinishCause, now time.Time, t *Tally) {
 	s.announce(r, now)
 	r.finished, r.cause, r.unsaved = now, cause, true
 	for i := range r.gates {
-		r.gates[i].decide(s.gates.At(i), r.elapsed(now))
+		r.gates[i].decide(s.gates.At(i), r.elapsed(now), s.compare(r, i))
 	}
+	s.passed(r, t)
 	s.finished = append(s.finished, r)
 	s.emit(verdict.RunFinished, r, now)
 }
@@ -400,7 +436,11 @@ type Finished struct {
 // Finish finishes the run of key now, if it is open, and returns its view.
 // A run that never received a span is opened and finished at once, so its
 // gates get their no-data verdicts: no traffic is never a silent pass.
-func (s *Store) Finish(key string) (Finished, error) {
+func (s *Store) Finish(key string) (Finished, error) { return s.finishRun(key, "") }
+
+// finishRun finishes the run of key, compared with the run other when
+// given (see FinishComparedWith).
+func (s *Store) finishRun(key, other string) (Finished, error) {
 	var f Finished
 	if s.buffer != nil {
 		// Its traces are judged first, so that its verdict has them all.
@@ -414,16 +454,29 @@ func (s *Store) Finish(key string) (Finished, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.runs[key]
+	var against *baseline
+	if other != "" {
+		var err error
+		if against, err = s.baselineRun(other); err != nil {
+			return f, err
+		}
+		if r != nil && !r.isOpen() {
+			return f, fmt.Errorf("%w (%s): it was compared with %s", ErrFinished, r.cause, r.baselineRun())
+		}
+	}
 	if r == nil {
 		if !ValidRunKey(key) {
 			return f, ErrInvalidRunKey
 		}
-		if r = s.open(key, now, &f.Tally); r == nil {
+		if r = s.open(key, config.DefaultSeries, now, &f.Tally); r == nil {
 			return f, ErrFull
 		}
 	}
 	if r.isOpen() {
-		s.finish(r, verdict.FinishedByAPI, now)
+		if against != nil {
+			r.baseline = against
+		}
+		s.finish(r, verdict.FinishedByAPI, now, &f.Tally)
 		f.Now = true
 	}
 	f.Run = s.view(r, now, true)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/internal/verdict"
 )
 
@@ -23,6 +24,10 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 		Environment:  r.facts.environment,
 		LateSpans:    r.lateSpans,
 		UnknownGates: slices.Clone(r.unknownGates),
+		Series:       r.series,
+	}
+	if r.baseline != nil {
+		v.Baseline = &r.baseline.run
 	}
 	if !r.isOpen() {
 		finished := r.finished.UTC()
@@ -49,20 +54,35 @@ func (s *Store) view(r *run, now time.Time, withGates bool) verdict.Run {
 			Violations:  g.violations,
 			Errors:      g.errorSpans,
 			EvalErrors:  g.evalErrors,
-			Observed: verdict.Observed{
-				P50Ms: ms(stats.P50), P90Ms: ms(stats.P90), P95Ms: ms(stats.P95), P99Ms: ms(stats.P99),
-				MinMs: ms(stats.Min), MaxMs: ms(stats.Max), MeanMs: ms(stats.Mean),
-				ViolationRatio: stats.ViolationRatio, ErrorRatio: stats.ErrorRatio,
-				ElapsedMs: ms(stats.Elapsed),
-			},
-			Assert:    cg.Assert,
-			Condition: cg.Fail,
-			Warn:      cg.Warn,
-			MinSpans:  cg.MinCount(),
-			Reason:    g.reasonNow(cg, stats, r.isOpen()),
-			FailedAt:  failedAt,
-			Exemplars: append([]verdict.Exemplar{}, g.exemplars...), // [] rather than null in JSON
+			Observed:    observed(stats),
+			Assert:      cg.Assert,
+			Condition:   cg.Fail,
+			Warn:        cg.Warn,
+			MinSpans:    cg.MinCount(),
+			Reason:      g.reasonNow(cg, stats, r.isOpen()),
+			FailedAt:    failedAt,
+			Exemplars:   append([]verdict.Exemplar{}, g.exemplars...), // [] rather than null in JSON
 		})
 	}
 	return v
+}
+
+// observed are the aggregates a gate's verdict shows, with its comparison
+// with the baseline when it had one.
+func observed(stats config.RunStats) verdict.Observed {
+	o := plainObserved(&stats.Aggregates)
+	if stats.Compared {
+		o.LatencyRatio, o.LatencyRatioLow, o.LatencyRatioHigh = &stats.LatencyRatio, &stats.LatencyRatioLow, &stats.LatencyRatioHigh
+		o.Baseline = &verdict.BaselineObserved{Run: stats.BaselineRun, Samples: stats.Baseline.Spans + stats.Baseline.Traces, Observed: plainObserved(&stats.Baseline)}
+	}
+	return o
+}
+
+func plainObserved(a *config.Aggregates) verdict.Observed {
+	return verdict.Observed{
+		P50Ms: ms(a.P50), P90Ms: ms(a.P90), P95Ms: ms(a.P95), P99Ms: ms(a.P99),
+		MinMs: ms(a.Min), MaxMs: ms(a.Max), MeanMs: ms(a.Mean),
+		ViolationRatio: a.ViolationRatio, ErrorRatio: a.ErrorRatio,
+		ElapsedMs: ms(a.Elapsed),
+	}
 }

@@ -63,7 +63,20 @@ type Run struct {
 	Environment  string   `json:"environment,omitempty"`
 	LateSpans    int      `json:"late_spans"`
 	UnknownGates []string `json:"unknown_gates,omitempty"`
-	Gates        []Gate   `json:"gates,omitempty"`
+	// Series is the series the run compares in, Baseline the id of the run
+	// it compares with (null: none).
+	Series   string  `json:"series"`
+	Baseline *string `json:"baseline"`
+	Gates    []Gate  `json:"gates,omitempty"`
+}
+
+// Series is a series of runs and its baselines: the run its runs compare
+// with now (the pinned one, else the last passed), and each.
+type Series struct {
+	Series     string  `json:"series"`
+	Baseline   *string `json:"baseline"`
+	Pinned     *string `json:"pinned"`
+	LastPassed *string `json:"last_passed"`
 }
 
 // Elapsed is how long the run has lasted: until it finished, or until now.
@@ -174,6 +187,22 @@ type Observed struct {
 	ViolationRatio float64 `json:"violation_ratio"`
 	ErrorRatio     float64 `json:"error_ratio"`
 	ElapsedMs      float64 `json:"elapsed_ms"`
+	// LatencyRatio is the Hodges–Lehmann estimate of this run's durations ÷
+	// the baseline's, LatencyRatioLow and LatencyRatioHigh its 95%
+	// confidence interval, and Baseline the baseline's aggregates: present
+	// when the gate was compared with a baseline.
+	LatencyRatio     *float64          `json:"latency_ratio,omitempty"`
+	LatencyRatioLow  *float64          `json:"latency_ratio_low,omitempty"`
+	LatencyRatioHigh *float64          `json:"latency_ratio_high,omitempty"`
+	Baseline         *BaselineObserved `json:"baseline,omitempty"`
+}
+
+// BaselineObserved are the baseline run's aggregates for a gate: Samples
+// is how many spans (traces) it matched.
+type BaselineObserved struct {
+	Run     string `json:"run"`
+	Samples int    `json:"samples"`
+	Observed
 }
 
 // Exemplar is a violating span, evidence to look up in a trace store.

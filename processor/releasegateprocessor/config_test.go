@@ -26,12 +26,13 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, `resource["cicd.pipeline.run.id"]`, cfg.Gates.Run)
 	require.Len(t, cfg.Gates.Gates, 2)
 	assert.Equal(t, config.Gate{
-		Name:     "checkout-latency",
-		Match:    `name == "POST /checkout"`,
-		Assert:   `duration < duration("300ms")`,
-		Scope:    config.ScopeSpan,
-		MinSpans: 1,
-		OnNoData: config.NoDataInconclusive,
+		Name:         "checkout-latency",
+		Match:        `name == "POST /checkout"`,
+		Assert:       `duration < duration("300ms")`,
+		Scope:        config.ScopeSpan,
+		MinSpans:     1,
+		OnNoData:     config.NoDataInconclusive,
+		OnNoBaseline: config.NoBaselineIgnore,
 	}, cfg.Gates.Gates[0])
 
 	cfg, err = loadConfig(t, component.MustNewIDWithName("releasegate", "inline"))
@@ -58,7 +59,7 @@ func TestUnknownKeys(t *testing.T) {
 	require.Error(t, err)
 	for _, want := range []string{
 		"invalid keys: gates_file",
-		`unknown key "rn" (the document has run and gates)`,
+		`unknown key "rn" (the document has run, baseline and gates)`,
 		`gate "checkout-latency": asert: unknown key`,
 	} {
 		assert.Contains(t, err.Error(), want)

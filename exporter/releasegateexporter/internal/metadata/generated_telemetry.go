@@ -22,6 +22,7 @@ type TelemetryBuilder struct {
 	ExporterReleasegateRunsFinished     metric.Int64Counter
 	ExporterReleasegateRunsOpen         metric.Int64UpDownCounter
 	ExporterReleasegateRunsSaved        metric.Int64Counter
+	ExporterReleasegateSeriesEvicted    metric.Int64Counter
 	ExporterReleasegateSinkDropped      metric.Int64Counter
 	ExporterReleasegateSinkFailed       metric.Int64Counter
 	ExporterReleasegateSinkRetried      metric.Int64Counter
@@ -90,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_releasegate_runs_saved",
 		metric.WithDescription("Run records written to the storage extension."),
 		metric.WithUnit("{run}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterReleasegateSeriesEvicted, err = builder.meter.Int64Counter(
+		"otelcol_exporter_releasegate_series_evicted",
+		metric.WithDescription("Series of runs forgotten with their baselines, least recently used first, to stay within max_series."),
+		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterReleasegateSinkDropped, err = builder.meter.Int64Counter(

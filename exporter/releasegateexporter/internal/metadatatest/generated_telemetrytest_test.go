@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterReleasegateRunsFinished.Add(context.Background(), 1)
 	tb.ExporterReleasegateRunsOpen.Add(context.Background(), 1)
 	tb.ExporterReleasegateRunsSaved.Add(context.Background(), 1)
+	tb.ExporterReleasegateSeriesEvicted.Add(context.Background(), 1)
 	tb.ExporterReleasegateSinkDropped.Add(context.Background(), 1)
 	tb.ExporterReleasegateSinkFailed.Add(context.Background(), 1)
 	tb.ExporterReleasegateSinkRetried.Add(context.Background(), 1)
@@ -46,6 +47,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterReleasegateRunsSaved(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterReleasegateSeriesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterReleasegateSinkDropped(t, testTel,
