@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
+	"github.com/releasegate/releasegate/internal/page"
 	"github.com/releasegate/releasegate/internal/runstore"
 )
 
@@ -17,11 +18,17 @@ import (
 const maxFinishBody = 4 << 10
 
 // api serves the verdicts: GET /v1/runs, GET /v1/runs/{run} and
-// POST /v1/runs/{run}/finish. Run ids are path segments, URL-escaped.
+// POST /v1/runs/{run}/finish, and the pages for people: GET /runs/{run},
+// and the list at GET / and GET /runs. Run ids are path segments,
+// URL-escaped.
 func (e *releasegateExporter) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/runs", method(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"runs": e.store.List()})
+		runs := e.store.List()
+		for i := range runs {
+			runs[i] = e.sinks.withURL(runs[i])
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 	}))
 	mux.HandleFunc("/v1/runs/{run}", method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		key, ok := runID(w, r)
@@ -33,7 +40,7 @@ func (e *releasegateExporter) api() http.Handler {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown run %q", key))
 			return
 		}
-		writeJSON(w, http.StatusOK, view)
+		writeJSON(w, http.StatusOK, e.sinks.withURL(view))
 	}))
 	mux.HandleFunc("/v1/runs/{run}/finish", method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		key, ok := runID(w, r)
@@ -48,8 +55,12 @@ func (e *releasegateExporter) api() http.Handler {
 		writeJSON(w, http.StatusOK, view)
 	}))
 	mux.Handle("/metrics", e.metricsHandler())
+	mux.HandleFunc("/{$}", method(http.MethodGet, e.pages.List))
+	mux.HandleFunc("/runs", method(http.MethodGet, e.pages.List))
+	mux.HandleFunc("/runs/{run}", method(http.MethodGet, e.pages.Run))
+	mux.HandleFunc(page.StylesheetPath, method(http.MethodGet, e.pages.Stylesheet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish and /metrics", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish, /metrics, and the pages /runs and /runs/{run}", r.URL.Path))
 	})
 	return mux
 }
