@@ -7,7 +7,8 @@ OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
 JAEGER       := $(TOOLS)/jaeger
 BINARY       := bin/otelcol-releasegate
-SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*' -not -path './deploy/*') go.mod go.sum builder-config.yaml
+SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*' -not -path './deploy/*') go.mod go.sum builder-config.yaml \
+                $(wildcard internal/page/templates/* internal/page/static/*)
 
 OCB_VERSION          := v0.165.0
 TELEMETRYGEN_VERSION := v0.161.0
@@ -17,7 +18,7 @@ TELEMETRYGEN_VERSION := v0.161.0
 CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
 IMAGE            ?= otelcol-releasegate:latest
 
-.PHONY: build run image test vet unit fuzz e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus clean
+.PHONY: build run image test vet unit fuzz e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus chromium clean
 
 build: $(BINARY)
 
@@ -63,12 +64,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/traces
 
 # The end-to-end tests start the built distribution, send it spans with
-# telemetrygen, have a real Prometheus scrape it and a real Jaeger store its
-# spans; they fail rather than skip when a tool is missing.
-e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus
+# telemetrygen, have a real Prometheus scrape it, a real Jaeger store its
+# spans and headless Chromium read its verdict pages (screenshots in
+# _build/screenshots); they fail rather than skip when a tool is missing.
+e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus chromium
 	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
 		JAEGER=$(JAEGER) OCB=$(OCB) CONTAINER_ENGINE=$(CONTAINER_ENGINE) \
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
+		CHROMIUM=$$(command -v chromium) SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
 		$(GO) test -count=1 -timeout 30m -v ./e2e/...
 
 # The Kubernetes manifests and CI snippets of deploy/ (its own module, so
@@ -120,6 +123,12 @@ prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq prometheus; }
+
+# Chromium, headless, from Debian's package.
+chromium:
+	@command -v chromium >/dev/null || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium; }
 
 $(OCB):
 	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)

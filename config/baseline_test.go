@@ -32,12 +32,12 @@ gates: [{name: a, match: "true", on_no_baseline: inconclusive}]`))
 			"baseline: min_samples: must be at least 5 (with fewer a side, a 95% confidence interval has no bounds), got 4"},
 		`{baseline: {min_samples: ten, serie: x}, gates: [{name: a, match: "true"}]}`: {
 			"baseline: min_samples: must be a whole number, got a string", "baseline: serie: unknown key (baseline has series and min_samples)"},
-		`{baseline: [x], gates: [{name: a, match: "true"}]}`: {"baseline: must be a mapping, got a list"},
-		`{baseline: {series: 'resorce["x"]'}, gates: [{name: a, match: "true"}]}`: {"baseline: series: column 1: unknown name resorce"},
-		`{gates: [{name: a, match: "true", on_no_baseline: pass}]}`: {`gate "a": on_no_baseline: must be ignore or inconclusive; got pass`},
+		`{baseline: [x], gates: [{name: a, match: "true"}]}`:                            {"baseline: must be a mapping, got a list"},
+		`{baseline: {series: 'resorce["x"]'}, gates: [{name: a, match: "true"}]}`:       {"baseline: series: column 1: unknown name resorce"},
+		`{gates: [{name: a, match: "true", on_no_baseline: pass}]}`:                     {`gate "a": on_no_baseline: must be ignore or inconclusive; got pass`},
 		`{gates: [{name: a, scope: trace, match: "true", fail: "baseline.spans > 3"}]}`: {`gate "a": fail: column 10: a trace gate counts traces: use baseline.traces`},
-		`{gates: [{name: a, match: "true", warn: "baseline.traces > 3"}]}`: {`gate "a": warn: column 10: a span gate counts spans: use baseline.spans, or scope: trace`},
-		`{gates: [{name: a, match: "true", fail: "baseline.latency_ratio > 1"}]}`: {`gate "a": fail: column 10: type config.Aggregates has no field latency_ratio`},
+		`{gates: [{name: a, match: "true", warn: "baseline.traces > 3"}]}`:              {`gate "a": warn: column 10: a span gate counts spans: use baseline.spans, or scope: trace`},
+		`{gates: [{name: a, match: "true", fail: "baseline.latency_ratio > 1"}]}`:       {`gate "a": fail: column 10: type config.Aggregates has no field latency_ratio`},
 	} {
 		d, err := Parse([]byte(doc))
 		if err == nil {
@@ -73,8 +73,8 @@ func TestSeries(t *testing.T) {
 // gate is judged on the rest.
 func TestConditionsWithoutBaseline(t *testing.T) {
 	compared := RunStats{
-		Aggregates: Aggregates{Spans: 412, Violations: 0, ErrorRatio: 0.03, P95: 400 * time.Millisecond},
-		Baseline:   Aggregates{Spans: 398, ErrorRatio: 0.01, P95: 300 * time.Millisecond},
+		Aggregates:   Aggregates{Spans: 412, Violations: 0, ErrorRatio: 0.03, P95: 400 * time.Millisecond},
+		Baseline:     Aggregates{Spans: 398, ErrorRatio: 0.01, P95: 300 * time.Millisecond},
 		LatencyRatio: 1.34, LatencyRatioLow: 1.29, LatencyRatioHigh: 1.39, Compared: true, BaselineRun: "r-40",
 	}
 	alone := compared

@@ -208,20 +208,32 @@ func (c comparison) usesBaseline() bool { return baselineName(c.name) }
 
 func (c comparison) holds(stats *RunStats) bool {
 	_, v := readers[c.name](stats)
+	return c.holdsFor(v)
+}
+
+func (c comparison) holdsFor(observed float64) bool {
 	switch c.op {
 	case ">":
-		return v > c.value
+		return observed > c.value
 	case ">=":
-		return v >= c.value
+		return observed >= c.value
 	case "<":
-		return v < c.value
+		return observed < c.value
 	case "<=":
-		return v <= c.value
+		return observed <= c.value
 	case "==":
-		return v == c.value
+		return observed == c.value
 	default:
-		return v != c.value
+		return observed != c.value
 	}
+}
+
+// kindOf is the kind of a name a comparison may have.
+func kindOf(name string) aggregateKind {
+	if a, ok := aggregates[strings.TrimPrefix(name, "baseline.")]; ok {
+		return a.kind
+	}
+	return kindLatencyRatio
 }
 
 // shown are the comparisons a reason can show for stats: those of baseline
@@ -282,7 +294,13 @@ func (c comparison) render(stats *RunStats, op string, scope Scope) string {
 			formatRatio(stats.LatencyRatio), stats.BaselineRun, formatRatio(stats.LatencyRatioLow), formatRatio(stats.LatencyRatioHigh),
 			stats.Spans+stats.Traces, stats.Baseline.Spans+stats.Baseline.Traces, unit, op, formatRatio(c.value))
 	}
-	return fmt.Sprintf("%s %s %s %s", c.name, formatValue(kind, v), op, formatValue(kind, c.value))
+	return c.renderValue(v, op)
+}
+
+// renderValue is render with the observed value given.
+func (c comparison) renderValue(observed float64, op string) string {
+	kind := kindOf(c.name)
+	return fmt.Sprintf("%s %s %s %s", c.name, formatValue(kind, observed), op, formatValue(kind, c.value))
 }
 
 func formatRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
@@ -338,3 +356,57 @@ func (cg *CompiledGate) CompareFail(stats RunStats) string { return cg.fail.comp
 
 // CompareWarn does for the warn condition what CompareFail does for fail.
 func (cg *CompiledGate) CompareWarn(stats RunStats) string { return cg.warn.compare(stats) }
+
+// Threshold is one term of a gate's fail or warn condition that compares an
+// aggregate of the run environment with a constant, such as
+// `p95 > duration("250ms")`, turned so that the aggregate is on the left.
+// It is what a verdict page shows next to the value observed.
+type Threshold struct{ c comparison }
+
+// FailThresholds are the terms of the fail condition that compare an
+// aggregate with a constant, in the order written.
+func (cg *CompiledGate) FailThresholds() []Threshold { return thresholds(cg.fail) }
+
+// WarnThresholds does for the warn condition what FailThresholds does for
+// fail.
+func (cg *CompiledGate) WarnThresholds() []Threshold { return thresholds(cg.warn) }
+
+func thresholds(c runCondition) []Threshold {
+	out := make([]Threshold, len(c.comparisons))
+	for i, cmp := range c.comparisons {
+		out[i] = Threshold{cmp}
+	}
+	return out
+}
+
+// Aggregate is the name compared: "p95", "violation_ratio".
+func (t Threshold) Aggregate() string { return t.c.name }
+
+// latencies are the aggregates of the matched spans' (traces') durations;
+// elapsed, a duration too, is the run's age.
+var latencies = map[string]bool{"p50": true, "p90": true, "p95": true, "p99": true, "min": true, "max": true, "mean": true}
+
+// Latency is the constant, when the aggregate is one of the durations of
+// the matched spans (traces): p50 … p99, min, max or mean.
+func (t Threshold) Latency() (time.Duration, bool) {
+	if !latencies[t.c.name] {
+		return 0, false
+	}
+	return time.Duration(t.c.value), true
+}
+
+// Compare renders the comparison with an observed value of the aggregate
+// (nanoseconds for a duration) and the relation that holds between them:
+// "p95 312ms > 250ms", or "p95 212ms ≤ 250ms" when it does not hold.
+func (t Threshold) Compare(observed float64) string {
+	op := t.c.op
+	if !t.c.holdsFor(observed) {
+		op = negated[op]
+	}
+	return t.c.renderValue(observed, op)
+}
+
+// String is the comparison as written, readably: "p95 > 250ms".
+func (t Threshold) String() string {
+	return fmt.Sprintf("%s %s %s", t.c.name, t.c.op, formatValue(kindOf(t.c.name), t.c.value))
+}

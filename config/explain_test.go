@@ -104,3 +104,38 @@ func TestFormatDuration(t *testing.T) {
 		assert.Equal(t, want, FormatDuration(d), "%d", d)
 	}
 }
+
+// Thresholds show a page what a gate compared, and how an observed value
+// stands against each.
+func TestThresholds(t *testing.T) {
+	cg := compiledGate(t, `p95 > duration("250ms") || violation_ratio > 0.01 || duration("1s") < max || elapsed > duration("10m")`, `p50 >= duration("200ms")`)
+	fail := cg.FailThresholds()
+	require.Len(t, fail, 4)
+	var names []string
+	for _, th := range fail {
+		names = append(names, th.String())
+	}
+	assert.Equal(t, []string{"p95 > 250ms", "violation_ratio > 1%", "max > 1s", "elapsed > 10m0s"}, names)
+
+	d, ok := fail[0].Latency()
+	assert.True(t, ok)
+	assert.Equal(t, 250*time.Millisecond, d)
+	d, ok = fail[2].Latency()
+	assert.True(t, ok, "turned: the aggregate on the left")
+	assert.Equal(t, time.Second, d)
+	_, ok = fail[1].Latency()
+	assert.False(t, ok)
+	_, ok = fail[3].Latency()
+	assert.False(t, ok, "elapsed is the run's age, not a latency")
+
+	assert.Equal(t, "p95 312ms > 250ms", fail[0].Compare(float64(312*time.Millisecond)))
+	assert.Equal(t, "p95 212ms ≤ 250ms", fail[0].Compare(float64(212*time.Millisecond)))
+	assert.Equal(t, "violation_ratio 0.5% ≤ 1%", fail[1].Compare(0.005))
+	assert.Equal(t, "p95", fail[0].Aggregate())
+
+	warn := cg.WarnThresholds()
+	require.Len(t, warn, 1)
+	assert.Equal(t, "p50 150ms < 200ms", warn[0].Compare(float64(150*time.Millisecond)))
+
+	assert.Empty(t, compiledGate(t, "violations > errors", "").FailThresholds())
+}

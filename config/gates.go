@@ -25,9 +25,9 @@ type Gates struct {
 	series       *vm.Program
 	minSamples   int
 	usesBaseline bool
-	gates     []CompiledGate
-	byName    map[string]int
-	index     gateIndex
+	gates        []CompiledGate
+	byName       map[string]int
+	index        gateIndex
 	// traceGates are the indices of the gates of scope trace, and
 	// traceFields what they read of spans.
 	traceGates  []int

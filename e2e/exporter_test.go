@@ -152,7 +152,7 @@ func TestVerdicts(t *testing.T) {
 	for _, s := range col.github.Received(badSHA) {
 		if s.Context == "releasegate/server-latency" && s.State == "failure" {
 			assert.Equal(t, "failed: violations 3 > 0 (3 of 3 spans violated duration < 100ms)", s.Description)
-			assert.Equal(t, "http://"+col.apiAddr+"/v1/runs/e2e-bad", s.TargetURL)
+			assert.Equal(t, "http://"+col.apiAddr+"/runs/e2e-bad#gate-server-latency", s.TargetURL, "the gate's row on the run's page")
 		}
 	}
 
@@ -175,6 +175,9 @@ func TestVerdicts(t *testing.T) {
 		assert.Equal(c, 1.0, promQuery(c, prometheus, `releasegate_run_status{run="e2e-good",status="passed"}`))
 		assert.Equal(c, 3.0, promQuery(c, prometheus, `releasegate_gate_violations_total{run="e2e-bad",gate="server-latency"}`))
 	}, 30*time.Second, 500*time.Millisecond)
+
+	// The Grafana dashboard's queries, on what Prometheus scraped.
+	checkDashboard(t, prometheus)
 
 	// promtool finds nothing to report on the scrape.
 	resp, err := http.Get(api + "/metrics")

@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/releasegate/releasegate/internal/fakehost"
+	"github.com/releasegate/releasegate/internal/page"
 )
 
 // The secrets of the collectors under test. Each is distinctive, so that
@@ -107,6 +108,10 @@ func TestAPIBearerTokenAuth(t *testing.T) {
 		{http.MethodGet, "/v1/runs/auth-run"},
 		{http.MethodGet, "/metrics"},
 		{http.MethodGet, "/no-such-endpoint"},
+		{http.MethodGet, "/"},
+		{http.MethodGet, "/runs"},
+		{http.MethodGet, "/runs/auth-run"},
+		{http.MethodGet, page.StylesheetPath},
 	}
 	for _, ep := range endpoints {
 		for _, authorization := range []string{
@@ -123,6 +128,12 @@ func TestAPIBearerTokenAuth(t *testing.T) {
 			assert.NotEmpty(t, refusal.Error)
 		}
 	}
+	// With the token, the pages answer as the API does.
+	for _, path := range []string{"/", "/runs/auth-run", page.StylesheetPath} {
+		code, body := call(t, http.DefaultClient, http.MethodGet, api+path, bearer)
+		assert.Equal(t, http.StatusOK, code, "%s: %s", path, body)
+	}
+
 	// The refused finish changed nothing.
 	var open verdict
 	code, body := call(t, http.DefaultClient, http.MethodGet, api+"/v1/runs/auth-run", bearer)

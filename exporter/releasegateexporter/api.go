@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
+	"github.com/releasegate/releasegate/internal/page"
 	"github.com/releasegate/releasegate/internal/runstore"
 )
 
@@ -17,13 +18,18 @@ import (
 const maxFinishBody = 4 << 10
 
 // api serves the verdicts: GET /v1/runs, GET /v1/runs/{run} and
-// POST /v1/runs/{run}/finish[?baseline={run}]; and the baselines: GET
-// /v1/baselines, PUT and DELETE /v1/baselines/{series}. Run ids and series
-// are path segments, URL-escaped.
+// POST /v1/runs/{run}/finish[?baseline={run}]; the baselines: GET
+// /v1/baselines, PUT and DELETE /v1/baselines/{series}; and the pages for
+// people: GET /runs/{run}, and the list at GET / and GET /runs. Run ids
+// and series are path segments, URL-escaped.
 func (e *releasegateExporter) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/runs", method(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"runs": e.store.List()})
+		runs := e.store.List()
+		for i := range runs {
+			runs[i] = e.sinks.withURL(runs[i])
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 	}))
 	mux.HandleFunc("/v1/runs/{run}", method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		key, ok := runID(w, r)
@@ -35,7 +41,7 @@ func (e *releasegateExporter) api() http.Handler {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown run %q", key))
 			return
 		}
-		writeJSON(w, http.StatusOK, view)
+		writeJSON(w, http.StatusOK, e.sinks.withURL(view))
 	}))
 	mux.HandleFunc("/v1/runs/{run}/finish", method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		key, ok := runID(w, r)
@@ -103,8 +109,12 @@ func (e *releasegateExporter) api() http.Handler {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use PUT or DELETE", r.Method))
 	})
 	mux.Handle("/metrics", e.metricsHandler())
+	mux.HandleFunc("/{$}", method(http.MethodGet, e.pages.List))
+	mux.HandleFunc("/runs", method(http.MethodGet, e.pages.List))
+	mux.HandleFunc("/runs/{run}", method(http.MethodGet, e.pages.Run))
+	mux.HandleFunc(page.StylesheetPath, method(http.MethodGet, e.pages.Stylesheet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish, /v1/baselines and /metrics", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s; see /v1/runs, /v1/runs/{run}, /v1/runs/{run}/finish, /v1/baselines, /metrics, and the pages /runs and /runs/{run}", r.URL.Path))
 	})
 	return mux
 }

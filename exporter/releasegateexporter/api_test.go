@@ -145,6 +145,9 @@ func TestAPIWrongMethods(t *testing.T) {
 		"/v1/runs":          http.MethodGet,
 		"/v1/runs/r":        http.MethodGet,
 		"/v1/runs/r/finish": http.MethodPost,
+		"/":                 http.MethodGet,
+		"/runs":             http.MethodGet,
+		"/runs/r":           http.MethodGet,
 	} {
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
 			if m == allowed {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/releasegate/releasegate/config"
+	"github.com/releasegate/releasegate/internal/page"
 )
 
 // Config is the releasegate exporter's configuration.
@@ -52,6 +54,15 @@ type Config struct {
 	// Storage is the ID of a storage extension (such as file_storage) that
 	// keeps the runs and the undelivered CI status events across restarts.
 	Storage *component.ID `mapstructure:"storage"`
+	// TraceURL links the verdict page's exemplars to a trace UI: a Go
+	// template of .TraceID (and .SpanID), such as
+	// `http://jaeger:16686/trace/{{.TraceID}}`.
+	TraceURL string `mapstructure:"trace_url"`
+	// PublicURL is the address people reach the exporter's server at, such
+	// as https://releasegate.example: runs link to their pages under it, in
+	// the API, the CI statuses without a target_url, webhooks and JUnit
+	// reports.
+	PublicURL string `mapstructure:"public_url"`
 
 	// compiled holds what Validate compiled, so that creating the
 	// exporter, and a processor of the same document, share it.
@@ -107,6 +118,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxBufferedSpans < cfg.MaxSpansPerTrace {
 		errs = append(errs, fmt.Errorf("max_buffered_spans: must be at least max_spans_per_trace (%d), got %d", cfg.MaxSpansPerTrace, cfg.MaxBufferedSpans))
+	}
+	if _, err := page.ParseTraceURL(cfg.TraceURL); err != nil {
+		errs = append(errs, fmt.Errorf("trace_url: %w", err))
+	}
+	if cfg.PublicURL != "" {
+		// Not quoted: an address may carry credentials.
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, errors.New("public_url: must be an absolute http or https URL without a query or fragment, such as https://releasegate.example"))
+		}
 	}
 	sink := func(key string, err error) {
 		// Every line names its sink; the collector would prefix the first only.

@@ -54,6 +54,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 5000, cfg.MaxTraces)
 	assert.Equal(t, 2000, cfg.MaxSpansPerTrace)
 	assert.Equal(t, 200_000, cfg.MaxBufferedSpans)
+	assert.Equal(t, "http://jaeger:16686/trace/{{.TraceID}}", cfg.TraceURL)
+	assert.Equal(t, "https://releasegate.example/ci", cfg.PublicURL)
 	assert.Equal(t, 10*time.Second, cfg.Server.ReadHeaderTimeout, "setting the endpoint keeps the timeouts")
 	assert.Equal(t, 30*time.Second, cfg.Server.ReadTimeout)
 }
@@ -74,12 +76,48 @@ func TestInvalidConfig(t *testing.T) {
 		"max_traces: must be at least 1, got 0",
 		"max_spans_per_trace: must be at least 1, got 0",
 		"max_buffered_spans: must be at least max_spans_per_trace (0), got -1",
+		"trace_url: template: trace_url:1:28: executing \"trace_url\" at <.TraceId>: can't evaluate field TraceId",
+		"public_url: must be an absolute http or https URL without a query or fragment, such as https://releasegate.example",
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
 
 	cfg := NewFactory().CreateDefaultConfig()
 	assert.ErrorContains(t, cfg.(*Config).Validate(), "gates: at least one gate is required")
+}
+
+// trace_url must render an absolute http(s) URL from a trace id; public_url
+// must be one, to put /runs/<run> after. Neither is quoted back: a
+// public_url may carry credentials.
+func TestPageSettings(t *testing.T) {
+	valid := func() *Config {
+		cfg := createDefaultConfig().(*Config)
+		doc, err := config.Parse([]byte(runstoretest.Gates))
+		require.NoError(t, err)
+		cfg.Gates = doc
+		return cfg
+	}
+	for _, tt := range []struct{ traceURL, publicURL, err string }{
+		{"", "", ""},
+		{"http://jaeger:16686/trace/{{.TraceID}}?uiFind={{.SpanID}}", "http://releasegate:9464", ""},
+		{"", "https://releasegate.example/ci/", ""},
+		{"{{.TraceID}}", "", `trace_url: must render an absolute http or https URL, got "4bf92f3577b34da6a3ce929d0e0e4736"`},
+		{"http://jaeger/{{.Trace", "", "trace_url: template: trace_url:1: unclosed action"},
+		{"", "https://user:s3cret@releasegate.example?x=1", "public_url: must be an absolute http or https URL"},
+		{"", "https://releasegate.example/#runs", "public_url: must be"},
+		{"", "/runs", "public_url: must be"},
+		{"", "ftp://releasegate.example", "public_url: must be"},
+	} {
+		cfg := valid()
+		cfg.TraceURL, cfg.PublicURL = tt.traceURL, tt.publicURL
+		err := cfg.Validate()
+		if tt.err == "" {
+			assert.NoError(t, err, "%+v", tt)
+			continue
+		}
+		assert.ErrorContains(t, err, tt.err)
+		assert.NotContains(t, err.Error(), "s3cret")
+	}
 }
 
 func TestInvalidServerConfig(t *testing.T) {

@@ -3,6 +3,7 @@ package releasegateexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
+	"github.com/releasegate/releasegate/internal/page"
 	"github.com/releasegate/releasegate/internal/runstore"
 	"github.com/releasegate/releasegate/internal/traces"
 	"github.com/releasegate/releasegate/internal/verdict"
@@ -33,6 +35,7 @@ type releasegateExporter struct {
 	cfg        *Config
 	clock      clockwork.Clock
 	store      *runstore.Store
+	pages      *page.Pages
 	sinks      publisher
 	storage    *runStorage // nil without a storage extension
 	settings   component.TelemetrySettings
@@ -50,7 +53,11 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 	if err != nil {
 		return nil, err
 	}
-	return &releasegateExporter{
+	traceURL, err := page.ParseTraceURL(cfg.TraceURL)
+	if err != nil {
+		return nil, fmt.Errorf("trace_url: %w", err)
+	}
+	e := &releasegateExporter{
 		cfg:   cfg,
 		clock: clock,
 		store: runstore.New(gates, runstore.Settings{
@@ -74,9 +81,12 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 		telemetry: telemetry,
 		// Timeouts are noticed within a tenth of the idle timeout (at most 1s).
 		sweepEvery: min(max(cfg.RunIdleTimeout/10, 10*time.Millisecond), time.Second),
+		sinks:      publisher{publicURL: cfg.PublicURL},
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
-	}, nil
+	}
+	e.pages = page.New(e.store, page.Settings{Gates: gates, TraceURL: traceURL, Now: clock.Now})
+	return e, nil
 }
 
 func (e *releasegateExporter) start(ctx context.Context, host component.Host) error {
@@ -204,7 +214,7 @@ func (e *releasegateExporter) finish(ctx context.Context, key, other string) (ve
 		e.recordFinished(ctx, verdict.FinishedByAPI)
 	}
 	e.sinks.publish(e.store)
-	return f.Run, err
+	return e.sinks.withURL(f.Run), err
 }
 
 // pin pins a series' baseline on request.

@@ -178,7 +178,9 @@ func TestAPIErrors(t *testing.T) {
 		{http.MethodPost, "/v1/runs", http.StatusMethodNotAllowed, "method POST not allowed; use GET"},
 		{http.MethodDelete, "/v1/runs/x", http.StatusMethodNotAllowed, "method DELETE not allowed; use GET"},
 		{http.MethodGet, "/v1/runs/x/finish", http.StatusMethodNotAllowed, "method GET not allowed; use POST"},
-		{http.MethodGet, "/", http.StatusNotFound, "no such endpoint /"},
+		{http.MethodGet, "/nope", http.StatusNotFound, "no such endpoint /nope"},
+		{http.MethodGet, "/runs/", http.StatusNotFound, "no such endpoint /runs/"},
+		{http.MethodGet, "/static/page-0.css", http.StatusNotFound, "no such endpoint /static/page-0.css"},
 	} {
 		status, header, body := call(t, tt.method, server.URL+tt.path)
 		assert.Equal(t, tt.status, status, "%s %s", tt.method, tt.path)

@@ -21,6 +21,7 @@ import (
 	"github.com/releasegate/releasegate/internal/sink/commitstatus"
 	"github.com/releasegate/releasegate/internal/sink/junit"
 	"github.com/releasegate/releasegate/internal/sink/webhook"
+	"github.com/releasegate/releasegate/internal/verdict"
 )
 
 // sinkTelemetry counts one sink's deliveries.
@@ -46,16 +47,28 @@ func (s sinkTelemetry) add(c metric.Int64Counter) { c.Add(context.Background(), 
 type publisher struct {
 	mu     sync.Mutex // one hand-over at a time keeps the order
 	queues []*sink.Queue
+	// publicURL, when set, gives every run the address of its page.
+	publicURL string
 }
 
 func (p *publisher) publish(store *runstore.Store) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, e := range store.TakeEvents() {
+		e.Run = p.withURL(e.Run)
 		for _, q := range p.queues {
 			q.Publish(e)
 		}
 	}
+}
+
+// withURL is the run with its page's address, when the exporter has a
+// public_url.
+func (p *publisher) withURL(run verdict.Run) verdict.Run {
+	if p.publicURL != "" {
+		run.URL = verdict.PageURL(p.publicURL, run.Run)
+	}
+	return run
 }
 
 // shutdown flushes every queue until ctx ends.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ type Run struct {
 	Series   string  `json:"series"`
 	Baseline *string `json:"baseline"`
 	Gates    []Gate  `json:"gates,omitempty"`
+	// URL is the run's page, when the exporter knows the address people
+	// reach it at (its public_url).
+	URL string `json:"url,omitempty"`
 }
 
 // Series is a series of runs and its baselines: the run its runs compare
@@ -258,4 +262,33 @@ type Event struct {
 	Kind EventKind
 	Time time.Time
 	Run  Run
+}
+
+// PagePath is the path of a run's page relative to the exporter's root:
+// runs/<run> with the run id one escaped path segment ("." and ".." too,
+// which a browser would otherwise resolve away).
+func PagePath(run string) string {
+	escaped := url.PathEscape(run)
+	if run == "." || run == ".." {
+		escaped = strings.ReplaceAll(run, ".", "%2E")
+	}
+	return "runs/" + escaped
+}
+
+// PageURL is the address of a run's page under base, the address people
+// reach the exporter at: <base>/runs/<run>.
+func PageURL(base, run string) string {
+	return strings.TrimSuffix(base, "/") + "/" + PagePath(run)
+}
+
+// GateAnchor is the id of a gate's row on its run's page.
+func GateAnchor(gate string) string { return "gate-" + gate }
+
+// GateURL links the gate's row on the run's page; empty when the run has
+// no URL. Gate names need no escaping in a fragment: [a-z0-9._-].
+func (r *Run) GateURL(gate string) string {
+	if r.URL == "" {
+		return ""
+	}
+	return r.URL + "#" + GateAnchor(gate)
 }

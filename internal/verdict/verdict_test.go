@@ -34,3 +34,24 @@ func TestGateJSON(t *testing.T) {
 		assert.Equal(t, g, back, scope)
 	}
 }
+
+// A run's page is one escaped path segment under the exporter's address,
+// whatever the run id holds.
+func TestPageURL(t *testing.T) {
+	for run, want := range map[string]string{
+		"r-42":                "https://releasegate.example/ci/runs/r-42",
+		"team/build 7":        "https://releasegate.example/ci/runs/team%2Fbuild%207",
+		`<script>"?#&`:        "https://releasegate.example/ci/runs/%3Cscript%3E%22%3F%23&",
+		".":                   "https://releasegate.example/ci/runs/%2E",
+		"..":                  "https://releasegate.example/ci/runs/%2E%2E",
+		"ü":                   "https://releasegate.example/ci/runs/%C3%BC",
+		"javascript:alert(1)": "https://releasegate.example/ci/runs/javascript:alert%281%29",
+	} {
+		assert.Equal(t, want, PageURL("https://releasegate.example/ci/", run), run)
+		assert.Equal(t, want, PageURL("https://releasegate.example/ci", run), run)
+	}
+	r := Run{Run: "r-42"}
+	assert.Empty(t, r.GateURL("checkout-latency"), "no page without a URL")
+	r.URL = PageURL("http://rg:9464", r.Run)
+	assert.Equal(t, "http://rg:9464/runs/r-42#gate-checkout-latency", r.GateURL("checkout-latency"))
+}

@@ -104,10 +104,18 @@ func (s *Sink) reject(resp *http.Response) error {
 
 // statuses are the statuses of a run: one per gate, in order, then the
 // run's, whose link shows the first failed gate's first violating trace.
+// Without a target_url, a status links to the run's page (a gate's, to its
+// row there) when the run has one.
 func (s *Sink) statuses(run *verdict.Run) ([]Status, error) {
 	statuses := make([]Status, 0, len(run.Gates)+1)
 	add := func(context string, v verdict.Status, description, gate, trace string) error {
 		target, err := s.link.render(run.Run, gate, trace)
+		if s.link.tmpl == nil {
+			target = run.URL
+			if gate != "" {
+				target = run.GateURL(gate)
+			}
+		}
 		statuses = append(statuses, Status{Context: context, Verdict: v, Description: description, TargetURL: target})
 		return err
 	}

@@ -207,6 +207,33 @@ func TestMessagesWithoutTargetURL(t *testing.T) {
 	})
 }
 
+// Without a target_url, a run with a page (the exporter's public_url) links
+// every status to it: the run's to the page, a gate's to its row there. A
+// target_url, when set, is the link still.
+func TestMessagesLinkToThePage(t *testing.T) {
+	const page = "https://releasegate.example/runs/r-1"
+	forEachHost(t, func(t *testing.T, h hostTest) {
+		f, s := h.start(t, "", "")
+		run := finishedRun()
+		run.URL = page
+		send(t, s, verdict.Event{Kind: verdict.RunFinished, Run: run})
+		var links []string
+		for _, st := range f.Statuses() {
+			links = append(links, st.Context+" "+st.TargetURL)
+		}
+		assert.Equal(t, []string{
+			"releasegate/checkout-latency " + page + "#gate-checkout-latency",
+			"releasegate/no-server-errors " + page + "#gate-no-server-errors",
+			"releasegate/payments " + page + "#gate-payments",
+			"releasegate " + page,
+		}, links)
+
+		f, s = h.start(t, "", testTargetURL)
+		send(t, s, verdict.Event{Kind: verdict.RunFinished, Run: run})
+		assert.Equal(t, link("", traceID), f.Statuses()[3].TargetURL)
+	})
+}
+
 // Descriptions are cut to what the host takes: past it, it refuses the
 // status.
 func TestDescriptionTruncated(t *testing.T) {

@@ -97,10 +97,10 @@ func (s *Sink) report(e verdict.Event) ([]byte, error) {
 		switch g.Status {
 		case verdict.Failed:
 			suite.Failures++
-			c.Failure = &result{Message: g.Reason, Type: string(g.Status), Text: details(&g)}
+			c.Failure = &result{Message: g.Reason, Type: string(g.Status), Text: details(&g, run.GateURL(g.Name))}
 		case verdict.Error, verdict.Inconclusive:
 			suite.Errors++
-			c.Error = &result{Message: g.Reason, Type: string(g.Status), Text: details(&g)}
+			c.Error = &result{Message: g.Reason, Type: string(g.Status), Text: details(&g, run.GateURL(g.Name))}
 		case verdict.Pending:
 			suite.Skipped++
 			c.Skipped = &result{Message: "run still open when the collector shut down: " + g.Reason}
@@ -129,6 +129,7 @@ func properties(run *verdict.Run) []property {
 		{"revision", run.Revision},
 		{"repository", run.Repository},
 		{"environment", run.Environment},
+		{"url", run.URL}, // the run's verdict page
 	} {
 		if p.Value != "" {
 			props = append(props, p)
@@ -138,10 +139,14 @@ func properties(run *verdict.Run) []property {
 }
 
 // details is the evidence of a verdict, in the text CI tools show for a
-// failure or an error.
-func details(g *verdict.Gate) string {
+// failure or an error, with the gate's row on the run's page when there is
+// one.
+func details(g *verdict.Gate, page string) string {
 	var b strings.Builder
 	b.WriteString(g.Reason + "\n")
+	if page != "" {
+		b.WriteString("page: " + page + "\n")
+	}
 	b.WriteString("condition: " + g.Condition + "\n")
 	if g.Assert != "" {
 		b.WriteString("assert: " + g.Assert + "\n")

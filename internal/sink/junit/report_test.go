@@ -110,3 +110,22 @@ func TestAbandonedRunReport(t *testing.T) {
 		Skipped: &result{Message: "run still open when the collector shut down: pending: 12 spans so far"},
 	}, suite.Cases[1])
 }
+
+// A run with a page carries its address as a property, and each failed or
+// errored case the address of its gate's row.
+func TestReportLinksToThePage(t *testing.T) {
+	s := newTestSink(t)
+	run := finishedRun()
+	run.URL = "https://releasegate.example/runs/r-42"
+	_, report := deliver(t, s, verdict.Event{Kind: verdict.RunFinished, Time: time.Now(), Run: run})
+
+	assert.Contains(t, report.Suite.Properties, property{"url", "https://releasegate.example/runs/r-42"})
+	cases := map[string]testCase{}
+	for _, c := range report.Suite.Cases {
+		cases[c.Name] = c
+	}
+	require.NotNil(t, cases["checkout-latency"].Failure)
+	assert.Contains(t, cases["checkout-latency"].Failure.Text, "\npage: https://releasegate.example/runs/r-42#gate-checkout-latency\n")
+	require.NotNil(t, cases["inventory"].Error)
+	assert.Contains(t, cases["inventory"].Error.Text, "\npage: https://releasegate.example/runs/r-42#gate-inventory\n")
+}

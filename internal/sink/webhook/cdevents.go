@@ -31,6 +31,15 @@ const (
 type cdevent struct {
 	Context cdeventContext `json:"context"`
 	Subject cdeventSubject `json:"subject"`
+	// CustomData carries the link to the verdict page, when the run has
+	// one: CDEvents have no field of their own for it.
+	CustomData            *pageLink `json:"customData,omitempty"`
+	CustomDataContentType string    `json:"customDataContentType,omitempty"`
+}
+
+// pageLink is the customData of an event whose run has a page.
+type pageLink struct {
+	URL string `json:"url"`
 }
 
 type cdeventContext struct {
@@ -97,14 +106,14 @@ func (s *Sink) cdeventMessages(e verdict.Event) ([]sink.Message, error) {
 	}
 	var events []cdevent
 	if e.Kind == verdict.RunStarted {
-		events = append(events, s.cdevent(e.Time, testSuiteRunStarted, run.Run, testSuiteRunStartedContent{
+		events = append(events, s.cdevent(e.Time, testSuiteRunStarted, run.Run, run.URL, testSuiteRunStartedContent{
 			Environment: env,
 			TestSuite:   testSuite{ID: testSuiteID, Name: testSuiteID},
 			Trigger:     trigger{Type: "pipeline"},
 		}))
 	} else {
 		for _, g := range run.Gates {
-			events = append(events, s.cdevent(e.Time, testCaseRunFinished, run.Run+"/"+g.Name, testCaseRunFinishedContent{
+			events = append(events, s.cdevent(e.Time, testCaseRunFinished, run.Run+"/"+g.Name, run.GateURL(g.Name), testCaseRunFinishedContent{
 				Outcome:      outcome(g.Status),
 				Reason:       g.Reason,
 				Environment:  env,
@@ -112,7 +121,7 @@ func (s *Sink) cdeventMessages(e verdict.Event) ([]sink.Message, error) {
 				TestSuiteRun: reference{ID: run.Run},
 			}))
 		}
-		events = append(events, s.cdevent(e.Time, testSuiteRunFinished, run.Run, testSuiteRunFinishedContent{
+		events = append(events, s.cdevent(e.Time, testSuiteRunFinished, run.Run, run.URL, testSuiteRunFinishedContent{
 			Outcome:     outcome(run.Status),
 			Reason:      run.Summary(),
 			Environment: env,
@@ -132,8 +141,10 @@ func (s *Sink) cdeventMessages(e verdict.Event) ([]sink.Message, error) {
 	return messages, nil
 }
 
-func (s *Sink) cdevent(t time.Time, typ, subject string, content any) cdevent {
-	return cdevent{
+// cdevent is an event of typ about subject; link, when set, is the page
+// that shows it.
+func (s *Sink) cdevent(t time.Time, typ, subject, link string, content any) cdevent {
+	cd := cdevent{
 		Context: cdeventContext{
 			SpecVersion: cdeventsSpecVersion,
 			// One id per message, kept across retries, so that a receiver
@@ -145,6 +156,10 @@ func (s *Sink) cdevent(t time.Time, typ, subject string, content any) cdevent {
 		},
 		Subject: cdeventSubject{ID: subject, Content: content},
 	}
+	if link != "" {
+		cd.CustomData, cd.CustomDataContentType = &pageLink{URL: link}, "application/json"
+	}
+	return cd
 }
 
 // cloudEvent is the structured-mode CloudEvent carrying cd: its id, source

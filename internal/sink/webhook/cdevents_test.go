@@ -64,6 +64,10 @@ type received struct {
 			} `json:"testSuiteRun"`
 		} `json:"content"`
 	} `json:"subject"`
+	CustomData *struct {
+		URL string `json:"url"`
+	} `json:"customData"`
+	CustomDataContentType string `json:"customDataContentType"`
 }
 
 // cdevents posts the events in cdevents format and returns the CloudEvents
@@ -170,6 +174,32 @@ func TestCDEvents(t *testing.T) {
 	assert.Equal(t, "releasegate", suite.Content.TestSuite.ID)
 }
 
+// A run with a page links every event to it in customData, CDEvents'
+// place for what the specification has no field for: the suite's events to
+// the page, each case to its gate's row.
+func TestCDEventsLinkToThePage(t *testing.T) {
+	const page = "https://releasegate.example/runs/r-42"
+	started, finished := startedRun(), finishedRun()
+	started.URL, finished.URL = page, page
+	_, cds := cdevents(t,
+		verdict.Event{Kind: verdict.RunStarted, Time: startedAt, Run: started},
+		verdict.Event{Kind: verdict.RunFinished, Time: finishedAt, Run: finished},
+	)
+	var links []string
+	for _, cd := range cds {
+		require.NotNil(t, cd.CustomData, cd.Subject.ID)
+		assert.Equal(t, "application/json", cd.CustomDataContentType)
+		links = append(links, cd.CustomData.URL)
+	}
+	assert.Equal(t, []string{page, page + "#gate-checkout-latency", page + "#gate-no-server-errors", page}, links)
+
+	_, cds = cdevents(t, runEvents()...)
+	for _, cd := range cds {
+		assert.Nil(t, cd.CustomData, "no page, no customData")
+		assert.Empty(t, cd.CustomDataContentType)
+	}
+}
+
 func TestCDEventsOutcomes(t *testing.T) {
 	run := finishedRun()
 	run.Status = verdict.Failed
@@ -243,6 +273,7 @@ func TestCDEventsSchema(t *testing.T) {
 	}
 	started := startedRun()
 	started.Environment = ""
+	run.URL = "https://releasegate.example/runs/r-42" // customData too
 	envelopes, _ := cdevents(t,
 		verdict.Event{Kind: verdict.RunStarted, Time: startedAt, Run: started},
 		verdict.Event{Kind: verdict.RunFinished, Time: finishedAt, Run: run},

@@ -133,6 +133,24 @@ func TestJSON(t *testing.T) {
 	}
 }
 
+// A run with a page carries its address in the JSON, as the API shows it.
+func TestJSONLinksToThePage(t *testing.T) {
+	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
+	s := newSink(t, clientOf(hook.URL), Settings{})
+	run := finishedRun()
+	run.URL = "https://releasegate.example/runs/r-42"
+	send(t, s, verdict.Event{Kind: verdict.RunFinished, Time: finishedAt, Run: run})
+
+	got := hook.Requests()
+	require.Len(t, got, 1)
+	var body struct{ URL string }
+	require.NoError(t, json.Unmarshal(got[0].Body, &body))
+	assert.Equal(t, "https://releasegate.example/runs/r-42", body.URL)
+
+	send(t, s, runEvents()...)
+	assert.NotContains(t, string(hook.Requests()[1].Body), `"url"`, "no page, no field")
+}
+
 func TestJSONWithoutSecret(t *testing.T) {
 	hook := fakehost.NewWebhook(t, fakehost.WebhookChecks{})
 	s := newSink(t, clientOf(hook.URL), Settings{})
