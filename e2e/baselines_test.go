@@ -141,6 +141,15 @@ func TestBaselines(t *testing.T) {
 	pinned := run("r-44", 200, 200*time.Millisecond, 5)
 	assert.Equal(t, "r-40", *pinned.Baseline, "the pin, not the last passed run")
 
+	// Prometheus scrapes the ratios and the baseline's durations, and the
+	// Grafana dashboard's every query has data.
+	prometheus := startPrometheus(t, col.apiAddr)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Greater(c, promQuery(c, prometheus, `releasegate_gate_latency_ratio{run="r-41",gate="checkout-latency"}`), 1.1)
+		assert.Greater(c, promQuery(c, prometheus, `releasegate_gate_baseline_duration_seconds{run="r-44",gate="checkout-latency",quantile="0.95"}`), 0.0)
+	}, 30*time.Second, 500*time.Millisecond)
+	checkDashboard(t, prometheus)
+
 	// The ratio on /metrics.
 	metrics, err := http.Get(api + "/metrics?name[]=releasegate_gate_latency_ratio")
 	require.NoError(t, err)

@@ -61,6 +61,13 @@ var pageGates = []pageGate{
 		status: "failed", reason: `failed: violations 1 > 0 (1 of 40 traces violated count(spans, .name == "INSERT orders") == 1: 2 in trace`, linked: true,
 	},
 	{
+		name: "checkout-vs-baseline",
+		entry: `description: Checkout no more than 10% slower than its baseline
+    match: name == "POST /checkout" && kind == "server"
+    fail: latency_ratio_low > 1.10`,
+		status: "failed", reason: "failed: latency 1.",
+	},
+	{
 		name: "no-server-errors",
 		entry: `description: No server span ends in error
     match: kind == "server"
@@ -71,7 +78,7 @@ var pageGates = []pageGate{
 
 func pageGatesFile() string {
 	var b strings.Builder
-	b.WriteString("gates:\n")
+	b.WriteString("baseline:\n  min_samples: 20\ngates:\n")
 	for _, g := range pageGates {
 		b.WriteString("  - name: " + g.name + "\n    " + g.entry + "\n")
 	}
@@ -264,14 +271,21 @@ func TestVerdictPageInABrowser(t *testing.T) {
 	api := "http://" + col.apiAddr
 
 	const (
-		run     = "r-1842"
-		hostile = `<script>alert("run")</script>'"&<img src="http://evil.example/x.png">`
-		sha     = "3333333333333333333333333333333333333333"
-		traces  = 40
+		run         = "r-1842"
+		baselineRun = "r-1841"
+		hostile     = `<script>alert("run")</script>'"&<img src="http://evil.example/x.png">`
+		sha         = "3333333333333333333333333333333333333333"
+		traces      = 40
 	)
+	// The baseline run: the same traffic, 30% faster. Then the run, then
+	// the hostile one, in that order: the list shows them newest first.
 	spans := 0
-	for id, commit := range map[string]string{run: sha, hostile: "4444444444444444444444444444444444444444"} {
-		for _, td := range pageTraffic(id, commit, traces) {
+	for _, r := range []struct {
+		id, commit string
+		speed      float64
+	}{{baselineRun, "5555555555555555555555555555555555555555", 0.7}, {run, sha, 1}, {hostile, "4444444444444444444444444444444444444444", 1}} {
+		for _, td := range pageTraffic(r.id, r.commit, traces) {
+			scaleDurations(td, r.speed)
 			exportTraces(t, col.otlpGRPC, td)
 			spans += td.SpanCount()
 		}
@@ -291,7 +305,8 @@ func TestVerdictPageInABrowser(t *testing.T) {
 		} `json:"gates"`
 	}
 	var verdicts exemplars
-	require.Equal(t, http.StatusOK, getJSON(t, http.MethodPost, api+"/v1/runs/"+run+"/finish", &verdicts))
+	require.Equal(t, http.StatusOK, getJSON(t, http.MethodPost, api+"/v1/runs/"+baselineRun+"/finish", &struct{}{}))
+	require.Equal(t, http.StatusOK, getJSON(t, http.MethodPost, api+"/v1/runs/"+run+"/finish?baseline="+baselineRun, &verdicts))
 	require.Equal(t, http.StatusOK, getJSON(t, http.MethodPost, api+"/v1/runs/"+url.PathEscape(hostile)+"/finish", &struct{}{}))
 	wantLinks := map[string][]string{}
 	for _, g := range verdicts.Gates {
@@ -336,6 +351,7 @@ func TestVerdictPageInABrowser(t *testing.T) {
 		assert.Equal(t, wantLinks[want.name], got.Links, "%s: exemplars link to trace_url", want.name)
 	}
 	assert.True(t, page.Gates[0].Chart, "the latency gate's chart")
+	assert.True(t, page.Gates[2].Chart, "the baseline gate's chart")
 	b.saveScreenshot(t, "verdict-page.png")
 
 	// A run id made of markup is text: in the title, in the heading, and
@@ -348,7 +364,7 @@ func TestVerdictPageInABrowser(t *testing.T) {
 
 	// The list, newest first, links to both.
 	page = b.open(t, api+"/")
-	assert.Equal(t, []string{rgverdict.PageURL(api, hostile), rgverdict.PageURL(api, run)}, page.Runs)
+	assert.Equal(t, []string{rgverdict.PageURL(api, hostile), rgverdict.PageURL(api, run), rgverdict.PageURL(api, baselineRun)}, page.Runs)
 	b.saveScreenshot(t, "runs.png")
 	page = b.open(t, api+"/runs?status=passed")
 	assert.Empty(t, page.Runs)
@@ -380,4 +396,16 @@ func TestVerdictPageInABrowser(t *testing.T) {
 		assert.True(t, strings.HasPrefix(r, api+"/") || strings.HasPrefix(r, "data:"), "a request to another origin: %s", r)
 	}
 	t.Logf("the browser's part took %s", time.Since(began).Round(10*time.Millisecond))
+}
+
+// scaleDurations makes every span of td last speed times as long.
+func scaleDurations(td ptrace.Traces, speed float64) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				took := float64(s.EndTimestamp() - s.StartTimestamp())
+				s.SetEndTimestamp(s.StartTimestamp() + pcommon.Timestamp(took*speed))
+			}
+		}
+	}
 }
