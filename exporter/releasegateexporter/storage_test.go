@@ -473,6 +473,9 @@ func TestExporterRestartWithStorage(t *testing.T) {
 
 	exp, api := startStoredExporter(t, client, server.URL, dir)
 	require.NoError(t, exp.ConsumeTraces(t.Context(), runstoretest.Traces(runstoretest.Checkout("r-1", 100*time.Millisecond), runstoretest.Checkout("r-1", 400*time.Millisecond))))
+	// The sweep announces r-1 (its event and the index wait in storage)
+	// before r-2 opens and finishes: the order the events go out in.
+	require.Eventually(t, func() bool { return len(client.Keys("sink/webhooks[0]/")) == 2 }, 5*time.Second, 10*time.Millisecond)
 	status, _, _ := call(t, http.MethodPost, api+"/v1/runs/r-2/finish")
 	require.Equal(t, http.StatusOK, status)
 	// Both runs announced, r-2 finished: 3 events wait in storage, with
