@@ -7,6 +7,7 @@ OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
 JAEGER       := $(TOOLS)/jaeger
 BINARY       := bin/otelcol-releasegate
+CLI          := bin/releasegate
 SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*' -not -path './deploy/*') go.mod go.sum builder-config.yaml \
                 $(wildcard internal/page/templates/* internal/page/static/*)
 
@@ -20,7 +21,11 @@ IMAGE            ?= otelcol-releasegate:latest
 
 .PHONY: build run image test vet unit fuzz e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus chromium clean
 
-build: $(BINARY)
+build: $(BINARY) $(CLI)
+
+# The releasegate command: check, wait, lint (cmd/releasegate).
+$(CLI): $(SOURCES)
+	$(GO) build -o $(CLI) ./cmd/releasegate
 
 $(BINARY): $(OCB) $(SOURCES)
 	$(OCB) --config builder-config.yaml

@@ -93,7 +93,7 @@ func FuzzProcessSpans(f *testing.F) {
 		td := in.traces()
 		want := ptrace.NewTraces()
 		td.CopyTo(want)
-		annotated := annotate(p.gates, p.names, want)
+		annotated := expectAnnotations(p.gates, p.names, want)
 
 		p.sink.Reset()
 		require.NoError(t, p.proc.ConsumeTraces(t.Context(), td))
@@ -118,11 +118,11 @@ func FuzzProcessSpans(f *testing.F) {
 // input that hangs would stall it without a trace, where a crash saves it.
 const hang = 20 * time.Second
 
-// annotate does what the processor must: evaluate each span as it came and
+// expectAnnotations does what the processor must: evaluate each span as it came and
 // annotate those that matched a gate and have a run key. It tells, span by
 // span, which it annotated: the others keep what they came with, contract
 // attributes included.
-func annotate(gates *config.Gates, names []string, td ptrace.Traces) []bool {
+func expectAnnotations(gates *config.Gates, names []string, td ptrace.Traces) []bool {
 	ev := gates.Evaluator()
 	defer ev.Release()
 	var annotated []bool
