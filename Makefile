@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessSpans$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./processor/releasegateprocessor
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/runstore
 	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/traces
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/otlpfile
 
 # The end-to-end tests start the built distribution, send it spans with
 # telemetrygen, have a real Prometheus scrape it, a real Jaeger store its

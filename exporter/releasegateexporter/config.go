@@ -16,6 +16,8 @@ import (
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/internal/page"
+	"github.com/releasegate/releasegate/internal/runstore"
+	"github.com/releasegate/releasegate/internal/traces"
 )
 
 // Config is the releasegate exporter's configuration.
@@ -154,4 +156,27 @@ func (cfg *Config) Validate() error {
 // hasSinks reports whether any CI status sink is configured.
 func (cfg *Config) hasSinks() bool {
 	return cfg.GitHub.HasValue() || cfg.GitLab.HasValue() || len(cfg.Webhooks) > 0 || cfg.JUnit.HasValue()
+}
+
+// StoreSettings are the run store's settings of this configuration, with
+// the store's clock, and whether it keeps events for CI status sinks. The
+// releasegate command judges recorded spans with them too.
+func (cfg *Config) StoreSettings(now func() time.Time, events bool) runstore.Settings {
+	return runstore.Settings{
+		Limits: runstore.Limits{
+			IdleTimeout:    cfg.RunIdleTimeout,
+			MaxRunDuration: cfg.MaxRunDuration,
+			Retention:      cfg.Retention,
+			MaxRuns:        cfg.MaxRuns,
+			MaxSeries:      cfg.MaxSeries,
+		},
+		Traces: traces.Limits{
+			IdleTimeout:      cfg.TraceIdleTimeout,
+			MaxTraces:        cfg.MaxTraces,
+			MaxSpansPerTrace: cfg.MaxSpansPerTrace,
+			MaxSpans:         cfg.MaxBufferedSpans,
+		},
+		Now:    now,
+		Events: events,
+	}
 }

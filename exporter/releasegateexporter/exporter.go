@@ -22,7 +22,6 @@ import (
 	"github.com/releasegate/releasegate/exporter/releasegateexporter/internal/metadata"
 	"github.com/releasegate/releasegate/internal/page"
 	"github.com/releasegate/releasegate/internal/runstore"
-	"github.com/releasegate/releasegate/internal/traces"
 	"github.com/releasegate/releasegate/internal/verdict"
 )
 
@@ -60,23 +59,7 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 	e := &releasegateExporter{
 		cfg:   cfg,
 		clock: clock,
-		store: runstore.New(gates, runstore.Settings{
-			Limits: runstore.Limits{
-				IdleTimeout:    cfg.RunIdleTimeout,
-				MaxRunDuration: cfg.MaxRunDuration,
-				Retention:      cfg.Retention,
-				MaxRuns:        cfg.MaxRuns,
-				MaxSeries:      cfg.MaxSeries,
-			},
-			Traces: traces.Limits{
-				IdleTimeout:      cfg.TraceIdleTimeout,
-				MaxTraces:        cfg.MaxTraces,
-				MaxSpansPerTrace: cfg.MaxSpansPerTrace,
-				MaxSpans:         cfg.MaxBufferedSpans,
-			},
-			Now:    clock.Now,
-			Events: cfg.hasSinks(),
-		}),
+		store: runstore.New(gates, cfg.StoreSettings(clock.Now, cfg.hasSinks())),
 		settings:  set,
 		telemetry: telemetry,
 		// Timeouts are noticed within a tenth of the idle timeout (at most 1s).
