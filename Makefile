@@ -73,9 +73,9 @@ fuzz:
 # telemetrygen, have a real Prometheus scrape it, a real Jaeger store its
 # spans and headless Chromium read its verdict pages (screenshots in
 # _build/screenshots); they fail rather than skip when a tool is missing.
-e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus chromium
-	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
-		JAEGER=$(JAEGER) OCB=$(OCB) CONTAINER_ENGINE=$(CONTAINER_ENGINE) \
+e2e: $(BINARY) $(CLI) $(TELEMETRYGEN) $(JAEGER) prometheus chromium
+	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) RELEASEGATE_CLI=$(CURDIR)/$(CLI) \
+		TELEMETRYGEN=$(TELEMETRYGEN) JAEGER=$(JAEGER) OCB=$(OCB) CONTAINER_ENGINE=$(CONTAINER_ENGINE) \
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
 		CHROMIUM=$$(command -v chromium) SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
 		$(GO) test -count=1 -timeout 30m -v ./e2e/...
@@ -99,7 +99,7 @@ bench:
 # The built distribution fed by telemetrygen, with and without releasegate:
 # the collector's CPU seconds per million spans, and their ratio, for traffic
 # where one span in ten is gated and where every span is.
-bench-e2e: $(BINARY) $(TELEMETRYGEN)
+bench-e2e: $(BINARY) $(CLI) $(TELEMETRYGEN)
 	cd bench && for children in 19 1; do \
 		$(GO) run ./cmd/e2ebench -collector $(CURDIR)/$(BINARY) -telemetrygen $(TELEMETRYGEN) -child-spans $$children || exit 1; done
 

@@ -23,6 +23,9 @@ func TraceTraffic(traces, batchSpans int, seed uint64) []ptrace.Traces {
 	var all []generated
 	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	for t := range traces {
+		// A trace starts every 2ms, so that the traffic moves on in time
+		// as recorded traffic does.
+		start := start.Add(time.Duration(t) * 2 * time.Millisecond)
 		traceID := pcommon.TraceID{byte(t >> 24), byte(t >> 16), byte(t >> 8), byte(t), 7}
 		n := 5 + rng.IntN(46)
 		ids := make([]pcommon.SpanID, n)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/exporter/releasegateexporter"
@@ -150,15 +151,37 @@ func (o *checkOptions) read(cmd *cobra.Command, judge *replay.Judge, name string
 	}
 	r := otlpfile.NewReader(name, in, otlpfile.Options{SkipBad: o.skipBad})
 	defer r.Close()
-	for {
-		td, err := r.Next()
-		if err == io.EOF {
+	// Decoding the next batches goes on while one is judged, on another
+	// core; a few batches ahead at most.
+	type decoded struct {
+		td  ptrace.Traces
+		err error
+	}
+	batches := make(chan decoded, 4)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(batches)
+		for {
+			td, err := r.Next()
+			select {
+			case batches <- decoded{td, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for b := range batches {
+		if b.err == io.EOF {
 			break
 		}
-		if err != nil {
-			return exit(ExitUsage, err)
+		if b.err != nil {
+			return exit(ExitUsage, b.err)
 		}
-		judge.Add(td)
+		judge.Add(b.td)
 	}
 	if skipped := r.Skipped(); len(skipped) > 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "releasegate: %s: skipped %d lines or messages that are not OTLP, the first: %v\n", name, len(skipped), skipped[0])
@@ -179,6 +202,7 @@ func reportCounts(w io.Writer, c replay.Counts) {
 		{c.MatchErrors, "match expressions could not be evaluated"},
 		{c.AssertErrors, "assert expressions could not be evaluated (counted as violations, the gates' eval_errors)"},
 		{c.TracesTooLarge, "traces had more than max_spans_per_trace spans and were judged on their first ones"},
+		{c.TraceSpansLate, "spans came after their trace was judged (idle for trace_idle_timeout by the spans' times): not in trace gates"},
 	} {
 		if line.n > 0 {
 			fmt.Fprintf(w, "releasegate: %d %s\n", line.n, line.what)

@@ -29,7 +29,10 @@ type Judge struct {
 	store     *runstore.Store
 	// now is the store's clock: the latest end of a span recorded so far,
 	// so that a run's times are those of its spans, whenever it is judged.
-	now time.Time
+	// Traces are judged once idle in that time (judged is when they last
+	// were), as the collector judges them once idle; runs are finished
+	// at the end of the recording only.
+	now, judged time.Time
 	// Counts reports what could not be judged.
 	Counts Counts
 	// baselines are the runs the baseline recordings held, by series.
@@ -49,8 +52,9 @@ type Counts struct {
 	// together (the gates' verdicts count theirs).
 	MatchErrors, AssertErrors int64
 	// TracesTooLarge: traces past max_spans_per_trace, judged on their
-	// first spans.
-	TracesTooLarge int64
+	// first spans. TraceSpansLate: spans of traces judged before they came
+	// (idle for trace_idle_timeout in the spans' time).
+	TracesTooLarge, TraceSpansLate int64
 }
 
 // New returns a judge of the gates, whose run store has settings (their
@@ -88,6 +92,10 @@ func (j *Judge) Add(td ptrace.Traces) {
 	}
 	j.tally.Reset()
 	j.count(j.store.Record(td))
+	if j.now.Sub(j.judged) >= time.Second {
+		j.judged = j.now
+		j.count(j.store.JudgeIdleTraces())
+	}
 }
 
 func recordedAnnotation(k string, _ pcommon.Value) bool {
@@ -98,6 +106,7 @@ func (j *Judge) count(t runstore.Tally) {
 	j.Counts.Refused += t.Refused
 	j.Counts.Late += t.Late
 	j.Counts.TracesTooLarge += t.Traces.TooLarge
+	j.Counts.TraceSpansLate += t.Traces.LateSpans
 }
 
 // FinishBaselines finishes the runs added so far: they are the baseline

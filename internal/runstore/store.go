@@ -310,8 +310,8 @@ func (s *Store) Sweep() Tally {
 	var t Tally
 	now := s.now()
 	if s.buffer != nil {
+		s.judgeIdleTraces(now, &t)
 		s.mu.Lock()
-		idle := s.buffer.Idle(now)
 		var finishing []*traces.Assembled
 		for _, r := range s.runs {
 			if r.isOpen() && s.finishCause(r, now) != "" {
@@ -319,8 +319,7 @@ func (s *Store) Sweep() Tally {
 			}
 		}
 		s.mu.Unlock()
-		t.Traces.Buffered -= int64(len(idle) + len(finishing))
-		s.judge(idle, JudgedIdle, &t)
+		t.Traces.Buffered -= int64(len(finishing))
 		s.judge(finishing, JudgedRunFinished, &t)
 	}
 	s.mu.Lock()
@@ -344,6 +343,25 @@ func (s *Store) Sweep() Tally {
 		s.forgetOldest()
 	}
 	return t
+}
+
+// JudgeIdleTraces judges the traces that received no span for the trace
+// idle timeout, as Sweep does, and does nothing else: the releasegate
+// command calls it as the time of the spans it reads moves on.
+func (s *Store) JudgeIdleTraces() Tally {
+	var t Tally
+	if s.buffer != nil {
+		s.judgeIdleTraces(s.now(), &t)
+	}
+	return t
+}
+
+func (s *Store) judgeIdleTraces(now time.Time, t *Tally) {
+	s.mu.Lock()
+	idle := s.buffer.Idle(now)
+	s.mu.Unlock()
+	t.Traces.Buffered -= int64(len(idle))
+	s.judge(idle, JudgedIdle, t)
 }
 
 // finishCause is why an open run finishes now, if it does: it went idle,
