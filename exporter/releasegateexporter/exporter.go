@@ -57,9 +57,9 @@ func newExporter(cfg *Config, gates *config.Gates, set component.TelemetrySettin
 		return nil, fmt.Errorf("trace_url: %w", err)
 	}
 	e := &releasegateExporter{
-		cfg:   cfg,
-		clock: clock,
-		store: runstore.New(gates, cfg.StoreSettings(clock.Now, cfg.hasSinks())),
+		cfg:       cfg,
+		clock:     clock,
+		store:     runstore.New(gates, cfg.StoreSettings(clock.Now, cfg.hasSinks())),
 		settings:  set,
 		telemetry: telemetry,
 		// Timeouts are noticed within a tenth of the idle timeout (at most 1s).

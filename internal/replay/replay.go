@@ -36,7 +36,7 @@ type Judge struct {
 	// Counts reports what could not be judged.
 	Counts Counts
 	// baselines are the runs the baseline recordings held, by series.
-	baselines map[string]string
+	baselines  map[string]string
 	isBaseline map[string]bool
 }
 
