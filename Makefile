@@ -89,12 +89,15 @@ e2e-deploy: $(BINARY)
 		RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) $(GO) test -count=1 ./...
 
 # Go benchmarks of the components, then, as tables (module bench/), the
-# releasegate processor side by side with the contrib filter processor and
-# trace assembly side by side with the contrib groupbytrace processor.
+# releasegate processor side by side with the contrib filter processor,
+# trace assembly side by side with the contrib groupbytrace processor, and
+# `releasegate check` on a million recorded spans side by side with merely
+# decoding them.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./config/... ./processor/... ./exporter/...
 	cd bench && { $(GO) test -run '^$$' -bench Processors -benchtime 300x . && \
-		$(GO) test -run '^$$' -bench TraceAssembly -benchtime 3x .; } | tee /dev/stderr | $(GO) run ./cmd/benchtable
+		$(GO) test -run '^$$' -bench TraceAssembly -benchtime 3x . && \
+		$(GO) test -run '^$$' -bench Check -benchtime 1x .; } | tee /dev/stderr | $(GO) run ./cmd/benchtable
 
 # The built distribution fed by telemetrygen, with and without releasegate:
 # the collector's CPU seconds per million spans, and their ratio, for traffic

@@ -296,7 +296,7 @@ func TestVersionAndHelp(t *testing.T) {
 	code, out, _ := run(t, "", "version")
 	assert.Equal(t, ExitPassed, code)
 	assert.Regexp(t, `^releasegate \S.* \(go1\.`, out)
-	for _, cmd := range []string{"check", "lint"} {
+	for _, cmd := range []string{"check", "lint", "version"} {
 		code, out, _ = run(t, "", cmd, "--help")
 		assert.Equal(t, ExitPassed, code)
 		assert.Contains(t, out, "Exit codes:", cmd)

@@ -86,6 +86,9 @@ func newRoot() *cobra.Command {
 the code of the releasegate collector distribution.
 
 ` + exitCodes,
+		Example: `  releasegate check --gates gates.yaml traces.jsonl
+  releasegate wait "$GITHUB_RUN_ID" --finish
+  releasegate lint gates.yaml`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

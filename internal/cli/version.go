@@ -10,9 +10,11 @@ import (
 
 func newVersion() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the command's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the command's version",
+		Long:    withExitCodes("Version prints the command's version: the module version it was installed\nat, or the commit it was built from."),
+		Example: "  releasegate version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "releasegate %s (%s)\n", version(), runtime.Version())
 			return nil

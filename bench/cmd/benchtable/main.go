@@ -1,8 +1,10 @@
-// Command benchtable reads `go test -bench 'Processors|TraceAssembly'`
-// output on standard input and prints two tables: for the processors, one
+// Command benchtable reads `go test -bench 'Processors|TraceAssembly|Check'`
+// output on standard input and prints three tables: for the processors, one
 // row per rule count and traffic mix, ns/span and allocs/span of each
 // contender and how they compare; for trace assembly, one row per
-// contender, CPU ns and heap bytes per span and how they compare.
+// contender, CPU ns and heap bytes per span and how they compare; for
+// `releasegate check`, one row per file format, its time against merely
+// decoding the file.
 package main
 
 import (
@@ -19,6 +21,13 @@ var line = regexp.MustCompile(`^BenchmarkProcessors/rules=(\d+)/traffic=(\w+)/(\
 
 // A result line: BenchmarkTraceAssembly/traces=10000/releasegate-2  3  794884431 ns/op  3813 cpu-ns/span  166.1 heap-B/span  27.70 spans/trace
 var traceLine = regexp.MustCompile(`^BenchmarkTraceAssembly/traces=(\d+)/(\w+)-\d+\s+\d+\s+.*?([\d.]+) cpu-ns/span\s+([\d.]+) heap-B/span`)
+
+// A result line: BenchmarkCheck/format=json/check-2  1  2.1e+10 ns/op  8.6 cpu-s/Mspans  98.61 peak-heap-MiB  21.61 s/Mspans
+var checkLine = regexp.MustCompile(`^BenchmarkCheck/format=(\w+)/(\w+)-\d+\s+\d+\s+.*?([\d.]+) cpu-s/Mspans\s+([\d.]+) peak-heap-MiB\s+([\d.]+) s/Mspans`)
+
+// checked is a BenchmarkCheck result: seconds per million spans, and
+// the peak heap.
+type checked struct{ wall, cpu, heap float64 }
 
 // assembly is a trace assembly result.
 type assembly struct {
@@ -48,8 +57,21 @@ func main() {
 		return r
 	}
 	assemblies := map[string]assembly{}
+	checks := map[[2]string]checked{}
+	var formats []string
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if m := checkLine.FindStringSubmatch(in.Text()); m != nil {
+			var c checked
+			c.cpu, _ = strconv.ParseFloat(m[3], 64)
+			c.heap, _ = strconv.ParseFloat(m[4], 64)
+			c.wall, _ = strconv.ParseFloat(m[5], 64)
+			if m[2] == "decode" {
+				formats = append(formats, m[1])
+			}
+			checks[[2]string{m[1], m[2]}] = c
+			continue
+		}
 		if m := traceLine.FindStringSubmatch(in.Text()); m != nil {
 			cpu, _ := strconv.ParseFloat(m[3], 64)
 			mem, _ := strconv.ParseFloat(m[4], 64)
@@ -72,8 +94,8 @@ func main() {
 		r.allocs[m[3]] = allocs / batch
 	}
 	rg, gbt := assemblies["releasegate"], assemblies["groupbytrace"]
-	if len(rows) == 0 || rg.cpu == 0 || gbt.cpu == 0 {
-		fmt.Fprintln(os.Stderr, "benchtable: BenchmarkProcessors and BenchmarkTraceAssembly results wanted on standard input")
+	if len(rows) == 0 || rg.cpu == 0 || gbt.cpu == 0 || len(formats) == 0 {
+		fmt.Fprintln(os.Stderr, "benchtable: BenchmarkProcessors, BenchmarkTraceAssembly and BenchmarkCheck results wanted on standard input")
 		os.Exit(1)
 	}
 	fmt.Println("| rules | traffic | walk ns/span | releasegate ns/span | releasegate allocs/span | filter ns/span | filter allocs/span | filter ÷ releasegate | releasegate ÷ walk |")
@@ -90,4 +112,13 @@ func main() {
 	fmt.Printf("| groupbytrace | %.0f | %.0f |\n", gbt.cpu, gbt.mem)
 	fmt.Printf("| releasegate, judging 10 trace gates | %.0f | %.0f |\n", rg.cpu, rg.mem)
 	fmt.Printf("| groupbytrace ÷ releasegate | %.1f× | %.1f× |\n", gbt.cpu/rg.cpu, gbt.mem/rg.mem)
+	fmt.Println()
+	fmt.Println("releasegate check, a million spans, 20 span gates and 5 trace gates, against decoding the file with pdata:")
+	fmt.Println()
+	fmt.Println("| format | decode s | check s | check ÷ decode | decode CPU s | check CPU s | check peak heap MiB |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	for _, f := range formats {
+		d, c := checks[[2]string{f, "decode"}], checks[[2]string{f, "check"}]
+		fmt.Printf("| %s | %.2f | %.2f | %.2f× | %.2f | %.2f | %.0f |\n", f, d.wall, c.wall, c.wall/d.wall, d.cpu, c.cpu, c.heap)
+	}
 }
