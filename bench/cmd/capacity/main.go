@@ -1,28 +1,32 @@
 // Command capacity measures what one gateway holds. It starts the built
 // distribution as the staging topology runs it: one gateway on
-// examples/gateway.yaml (the releasegate exporter, 20 span gates by
-// default) and sidecars on examples/sidecar.yaml (the releasegate
-// processor), and loads the sidecars' OTLP receivers with spans of 1,000
-// concurrent runs from its own generator. The span rate steps up until a
-// step is not judged in full: a collector refuses or drops spans, the
-// generator cannot keep the rate, or the gateway falls behind. It reports
+// examples/gateway.yaml (the releasegate exporter; 20 span gates and 5
+// trace gates by default) and sidecars on examples/sidecar.yaml (the
+// releasegate processor), and loads the sidecars' OTLP receivers with
+// spans of 1,000 concurrent runs from its own generator. The span rate
+// steps up until a step is not judged in full: a collector refuses or
+// drops spans, the generator cannot keep the rate, or the gateway falls
+// behind (it has not consumed every span, or its trace gates have not
+// judged every trace, once the step's traces have gone idle). It reports
 // the highest rate judged in full, and for each role at that rate its CPU
 // seconds per million spans (from /proc) and its peak heap and resident
 // memory (from its own telemetry, every half second), then the same for
-// sidecars without the releasegate processor. `make bench-capacity` runs
-// it.
+// sidecars without the releasegate processor. It fails if a trace gate of
+// the gates file judged no trace. `make bench-capacity` runs it.
 package main
 
 import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +56,7 @@ type options struct {
 	runs, sidecars, batch      int
 	senders                    int
 	rates                      []int
-	step, drain                time.Duration
+	step, drain, traceIdle     time.Duration
 }
 
 func main() {
@@ -60,14 +64,15 @@ func main() {
 	var rates string
 	flag.StringVar(&o.collector, "collector", "../bin/otelcol-releasegate", "the built distribution")
 	flag.StringVar(&o.examples, "examples", "../examples", "the directory of gateway.yaml and sidecar.yaml")
-	flag.StringVar(&o.gates, "gates", "", "the gates file of the sidecars and the gateway (default: 20 span gates written for the traffic, cmd/capacity/gates.yaml)")
+	flag.StringVar(&o.gates, "gates", "", "the gates file of the sidecars and the gateway (default: 20 span gates and 5 trace gates written for the traffic, cmd/capacity/gates.yaml)")
 	flag.IntVar(&o.runs, "runs", 1000, "concurrent runs the spans belong to")
 	flag.IntVar(&o.sidecars, "sidecars", 2, "sidecars, each a pod of its own service (frontend, backend, ...)")
 	flag.IntVar(&o.batch, "batch", 200, "spans per OTLP request, as an SDK's batch")
 	flag.IntVar(&o.senders, "senders", 4, "concurrent OTLP clients per sidecar")
-	flag.StringVar(&rates, "rates", "16000,32000,64000,128000,192000,256000", "offered span rates to step through, spans/s over all sidecars")
+	flag.StringVar(&rates, "rates", "16000,32000,48000,64000,96000,128000,192000,256000", "offered span rates to step through, spans/s over all sidecars")
 	flag.DurationVar(&o.step, "step", 10*time.Second, "duration of each step")
-	flag.DurationVar(&o.drain, "drain", 5*time.Second, "time the gateway is given after a step to judge the spans sent in it")
+	flag.DurationVar(&o.drain, "drain", 5*time.Second, "time the gateway is given after a step to judge the spans sent in it, and after its traces have gone idle to judge them")
+	flag.DurationVar(&o.traceIdle, "trace-idle", 10*time.Second, "the gateway's trace_idle_timeout (examples/gateway.yaml leaves the default)")
 	flag.Parse()
 	for r := range strings.SplitSeq(rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -122,6 +127,7 @@ func run(o options) error {
 	}
 	defer store.Stop()
 
+	api := fmt.Sprintf("127.0.0.1:%d", proc.FreePort())
 	gateway, err := start(o, dir, "gateway", fmt.Sprintf(`
 extensions:
   health_check:
@@ -131,8 +137,8 @@ extensions:
 exporters:
   releasegate:
     server:
-      endpoint: 127.0.0.1:%d
-`, proc.FreePort(), filepath.Join(dir, "storage"), proc.FreePort()), "RELEASEGATE_TRACE_STORE="+store.addr)
+      endpoint: %s
+`, proc.FreePort(), filepath.Join(dir, "storage"), api), "RELEASEGATE_TRACE_STORE="+store.addr)
 	if err != nil {
 		return err
 	}
@@ -141,8 +147,8 @@ exporters:
 	fmt.Printf("One gateway (examples/gateway.yaml) and %d sidecars (examples/sidecar.yaml), %d runs at once, "+
 		"requests of %d spans from %d clients per sidecar, %s steps, on %d cores shared by all of them and the generator.\n\n",
 		o.sidecars, o.runs, o.batch, o.senders, o.step, runtime.NumCPU())
-	fmt.Println("| offered spans/s | sent spans/s | judged in full | runs open | gateway CPU (cores) | gateway CPU s / M spans | gateway peak heap | sidecar CPU s / M spans | all collectors (cores) | generator (cores) |")
-	fmt.Println("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| offered spans/s | sent spans/s | judged in full | runs open | traces judged (buffer full) | peak traces buffered | gateway CPU (cores) | gateway CPU s / M spans | gateway peak heap | sidecar CPU s / M spans | all collectors (cores) | generator (cores) |")
+	fmt.Println("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 	sidecars, err := startSidecars(o, dir, gateway, "")
 	if err != nil {
@@ -210,7 +216,72 @@ service:
 	role("sidecar without it (otlp → batch → otlp_grpc)", bare.sidecarCPUPerM, bare.sidecarHeap, bare.sidecarRSS)
 	fmt.Printf("\nThe processor costs the sidecar %.2f× its CPU without it (%d spans/s through each).\n",
 		best.sidecarCPUPerM/bare.sidecarCPUPerM, best.rate/o.sidecars)
+	return checkTraceGates("http://" + api)
+}
+
+// checkTraceGates prints what each trace gate judged over every run, and
+// fails if one judged no trace: a trace gate that never matched measured
+// nothing.
+func checkTraceGates(api string) error {
+	var list struct {
+		Runs []struct {
+			Run string `json:"run"`
+		} `json:"runs"`
+	}
+	if err := getJSON(api+"/v1/runs", &list); err != nil {
+		return err
+	}
+	if len(list.Runs) == 0 {
+		return errors.New("the gateway holds no run")
+	}
+	var run struct {
+		Gates []struct {
+			Name  string `json:"name"`
+			Scope string `json:"scope"`
+		} `json:"gates"`
+	}
+	if err := getJSON(api+"/v1/runs/"+url.PathEscape(list.Runs[0].Run), &run); err != nil {
+		return err
+	}
+	m, err := scrape(api + "/metrics?name[]=releasegate_gate_traces_total&name[]=releasegate_gate_trace_violations_total")
+	if err != nil {
+		return err
+	}
+	var traceGates, idle []string
+	for _, g := range run.Gates {
+		if g.Scope == "trace" {
+			traceGates = append(traceGates, g.Name)
+		}
+	}
+	if len(traceGates) == 0 {
+		return nil
+	}
+	fmt.Printf("\nTrace gates, over the %d runs:\n\n", len(list.Runs))
+	fmt.Println("| trace gate | traces judged | violating |")
+	fmt.Println("|---|---:|---:|")
+	for _, name := range traceGates {
+		traces := m.sum("releasegate_gate_traces_total", "gate", name)
+		fmt.Printf("| %s | %.0f | %.0f |\n", name, traces, m.sum("releasegate_gate_trace_violations_total", "gate", name))
+		if traces == 0 {
+			idle = append(idle, name)
+		}
+	}
+	if len(idle) > 0 {
+		return fmt.Errorf("trace gates judged no trace: %s", strings.Join(idle, ", "))
+	}
 	return nil
+}
+
+func getJSON(addr string, v any) error {
+	resp, err := http.Get(addr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", addr, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // firstError is the first line a collector logged at level error.
@@ -235,11 +306,11 @@ type collector struct {
 	log        string // its output
 	otlp       string // OTLP/gRPC endpoint
 	metricsURL string // its own telemetry
-	// The highest heap and resident memory since the step began, sampled
-	// from its own telemetry.
-	heap, rss atomic.Int64
-	done      chan struct{}
-	stopped   sync.Once
+	// The highest heap, resident memory and traces buffered for trace
+	// gates since the step began, sampled from its own telemetry.
+	heap, rss, buffered atomic.Int64
+	done                chan struct{}
+	stopped             sync.Once
 }
 
 // start starts the collector on examples/<name>.yaml, with overlays
@@ -316,6 +387,7 @@ func (c *collector) watchMemory() {
 			if m, err := scrape(c.metricsURL); err == nil {
 				keepMax(&c.heap, int64(m.sum("otelcol_process_runtime_heap_alloc_bytes")))
 				keepMax(&c.rss, int64(m.sum("otelcol_process_memory_rss")))
+				keepMax(&c.buffered, int64(m.sum("otelcol_exporter_releasegate_traces_buffered")))
 			}
 		}
 	}
@@ -376,6 +448,10 @@ type counters struct {
 	sidecarDropped  float64 // refused by the receiver, failed or not queued by the exporter
 	gatewayDropped  float64 // refused by the receiver or by the releasegate exporter, failed by it
 	judged          float64 // consumed by the releasegate exporter
+	traceBuffered   float64 // traces buffered for trace gates now
+	tracesJudged    float64 // traces judged by trace gates
+	bufferFull      float64 // of which judged early, the buffer full
+	traceSpansLate  float64 // spans of traces already judged
 	storeFailed     float64 // the trace store exporter's failures, reported apart
 }
 
@@ -410,6 +486,10 @@ func read(gateway *collector, sidecars []*collector) (counters, error) {
 		m.sum("otelcol_exporter_enqueue_failed_spans", "exporter", "releasegate")
 	c.judged = m.sum("otelcol_exporter_sent_spans", "exporter", "releasegate")
 	c.runsOpen = m.sum("otelcol_exporter_releasegate_runs_open")
+	c.traceBuffered = m.sum("otelcol_exporter_releasegate_traces_buffered")
+	c.tracesJudged = m.sum("otelcol_exporter_releasegate_traces_judged")
+	c.bufferFull = m.sum("otelcol_exporter_releasegate_traces_judged", "trigger", "buffer_full")
+	c.traceSpansLate = m.sum("otelcol_exporter_releasegate_trace_spans_late")
 	c.storeFailed = m.sum("otelcol_exporter_send_failed_spans", "exporter", "otlp_grpc") +
 		m.sum("otelcol_exporter_enqueue_failed_spans", "exporter", "otlp_grpc")
 	return c, nil
@@ -424,6 +504,8 @@ type stepResult struct {
 	sidecarHeap, sidecarRSS        int64
 	generatorCores                 float64
 	runsOpen                       float64
+	tracesJudged, bufferFull       float64
+	peakBuffered                   int64
 	gatewayCPUPerM, sidecarCPUPerM float64
 	drained                        time.Duration
 	problem                        string // why the step was not judged in full
@@ -436,8 +518,9 @@ func (r *stepResult) row() string {
 	} else {
 		judged += fmt.Sprintf(" (%.1f s after)", r.drained.Seconds())
 	}
-	return fmt.Sprintf("| %d | %.0f | %s | %.0f | %.2f | %.2f | %d MiB | %.2f | %.2f | %.2f |",
-		r.rate, r.sentRate, judged, r.runsOpen, r.gatewayCores, r.gatewayCPUPerM, r.gatewayHeap>>20, r.sidecarCPUPerM, r.allCores, r.generatorCores)
+	return fmt.Sprintf("| %d | %.0f | %s | %.0f | %.0f (%.0f) | %d | %.2f | %.2f | %d MiB | %.2f | %.2f | %.2f |",
+		r.rate, r.sentRate, judged, r.runsOpen, r.tracesJudged, r.bufferFull, r.peakBuffered,
+		r.gatewayCores, r.gatewayCPUPerM, r.gatewayHeap>>20, r.sidecarCPUPerM, r.allCores, r.generatorCores)
 }
 
 // measure offers rate spans/s through the sidecars for one step, waits for
@@ -446,6 +529,7 @@ func measure(o options, l *load, rate int, gateway *collector, sidecars []*colle
 	for _, c := range append([]*collector{gateway}, sidecars...) {
 		c.heap.Store(0)
 		c.rss.Store(0)
+		c.buffered.Store(0)
 	}
 	before, err := read(gateway, sidecars)
 	if err != nil {
@@ -459,14 +543,16 @@ func measure(o options, l *load, rate int, gateway *collector, sidecars []*colle
 	r := &stepResult{rate: rate, sentRate: float64(sent) / o.step.Seconds()}
 
 	// The gateway has judged the step when its exporter has consumed every
-	// span the sidecars accepted in it.
+	// span the sidecars accepted in it and its trace gates have judged
+	// every trace, which they do once the trace has gone idle.
 	stopped := time.Now()
 	var after counters
 	for {
 		if after, err = read(gateway, sidecars); err != nil {
 			return nil, err
 		}
-		if after.judged-before.judged >= after.sidecarAccepted-before.sidecarAccepted || time.Since(stopped) > o.drain {
+		consumed := after.judged-before.judged >= after.sidecarAccepted-before.sidecarAccepted
+		if consumed && after.traceBuffered == 0 || time.Since(stopped) > o.traceIdle+o.drain {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -486,6 +572,8 @@ func measure(o options, l *load, rate int, gateway *collector, sidecars []*colle
 	r.gatewayCores, r.allCores = gatewayCPU/wall, (gatewayCPU+sidecarCPU)/wall
 	r.generatorCores = (after.generatorCPU - before.generatorCPU) / wall
 	r.runsOpen = after.runsOpen
+	r.tracesJudged, r.bufferFull = after.tracesJudged-before.tracesJudged, after.bufferFull-before.bufferFull
+	r.peakBuffered = gateway.buffered.Load()
 	if judged > 0 {
 		r.gatewayCPUPerM = gatewayCPU / judged * 1e6
 	}
@@ -501,7 +589,11 @@ func measure(o options, l *load, rate int, gateway *collector, sidecars []*colle
 	case after.gatewayDropped > before.gatewayDropped:
 		r.problem = fmt.Sprintf("the gateway refused or dropped %.0f spans", after.gatewayDropped-before.gatewayDropped)
 	case judged < accepted:
-		r.problem = fmt.Sprintf("the gateway had judged %.0f of %.0f spans %s after the step", judged, accepted, o.drain)
+		r.problem = fmt.Sprintf("the gateway had judged %.0f of %.0f spans %s after the step", judged, accepted, o.traceIdle+o.drain)
+	case after.traceBuffered > 0:
+		r.problem = fmt.Sprintf("the gateway's trace gates had not judged %.0f traces %s after the step", after.traceBuffered, o.traceIdle+o.drain)
+	case after.traceSpansLate > before.traceSpansLate:
+		r.problem = fmt.Sprintf("the gateway judged traces before %.0f of their spans arrived", after.traceSpansLate-before.traceSpansLate)
 	case r.sentRate < 0.95*float64(rate):
 		r.problem = fmt.Sprintf("the generator sent %.0f spans/s, the machine's cores are taken", r.sentRate)
 	case after.storeFailed > before.storeFailed:
