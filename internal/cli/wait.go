@@ -90,7 +90,7 @@ span: it is quiet too, and once finished it is inconclusive, with no data
 (exit 2).
 
 Without --finish, wait waits until the collector finishes the run by itself
-(its idle_timeout or max_run_duration); --settle does not apply, and a run
+(its run_idle_timeout or max_run_duration); --settle does not apply, and a run
 the collector does not know ends wait at once (exit 5).
 
 It prints the verdict: a table, one line per gate (colour only on a
@@ -121,13 +121,13 @@ baseline it does not hold.`),
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.url, "url", "", "the releasegate exporter's API (default $RELEASEGATE_URL, else "+defaultURL+")")
+	f.StringVar(&opts.url, "url", "", "the releasegate exporter's API, `URL` (default $RELEASEGATE_URL, else "+defaultURL+")")
 	f.BoolVar(&opts.finish, "finish", false, "finish the run once it has had no span for --settle")
-	f.StringVar(&opts.baseline, "baseline", "", "with --finish: compare the run with this run instead of its series' baseline")
+	f.StringVar(&opts.baseline, "baseline", "", "with --finish: compare the run with the run `RUN` instead of its series' baseline")
 	f.DurationVar(&opts.settle, "settle", 10*time.Second, "with --finish: how long the run must have had no span before it is finished")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "the most wait waits, settling and retries included")
 	f.Var(&opts.format, "format", "how the verdict is printed: text or json")
-	f.StringVar(&opts.junit, "junit", "", "write the run's JUnit report into this directory")
+	f.StringVar(&opts.junit, "junit", "", "also write the run's JUnit report into the directory `DIR`")
 	return cmd
 }
 
@@ -269,7 +269,7 @@ func (w *waiter) untilFinished(ctx context.Context) (verdict.Run, error) {
 		}
 		w.last = &run
 		if err := w.sleep(ctx, pollInterval); err != nil {
-			return verdict.Run{}, exitf(ExitNoVerdict, "timed out after %s: run %q is still open; the collector finishes it after its idle_timeout without spans, or finish it with --finish", w.opts.timeout, w.run)
+			return verdict.Run{}, exitf(ExitNoVerdict, "timed out after %s: run %q is still open; the collector finishes it after its run_idle_timeout without spans, or finish it with --finish", w.opts.timeout, w.run)
 		}
 	}
 }
@@ -476,7 +476,7 @@ func (w *waiter) request(ctx context.Context, method, path string, query url.Val
 		}
 		retry = min(retry, left)
 		fmt.Fprintf(w.stderr, "releasegate: %v; retrying in %s\n", err, retry.Round(10*time.Millisecond))
-		if err := w.sleep(ctx, retry); err != nil {
+		if w.sleep(ctx, retry) != nil {
 			return nil, exitf(ExitNoVerdict, "%v; gave up after %d attempts: --timeout %s has passed", err, attempt, w.opts.timeout)
 		}
 	}

@@ -343,7 +343,7 @@ func TestWaitConnectionRefused(t *testing.T) {
 	assert.Contains(t, r.stderr, "cannot reach "+closed+": dial tcp")
 	assert.Contains(t, r.stderr, "connection refused; retrying in 500ms")
 	assert.Contains(t, r.stderr, "retrying in 10s", "the backoff grows to 10s")
-	assert.Regexp(t, `gave up after \d+ attempts: --timeout 1m0s has passed`, r.stderr)
+	assert.Regexp(t, `connection refused; gave up after \d+ attempts: --timeout 1m0s has passed`, r.stderr)
 	assert.Equal(t, time.Minute, r.took)
 	assert.Empty(t, r.stdout)
 }
@@ -551,7 +551,7 @@ func TestWaitHelp(t *testing.T) {
 	var stdout bytes.Buffer
 	code := Main([]string{"wait", "--help"}, nil, &stdout, &stdout)
 	assert.Equal(t, 0, code)
-	for _, want := range []string{"--finish", "--settle duration", "--timeout duration", "--baseline", "--junit", "--format text|json",
+	for _, want := range []string{"--finish", "--settle duration", "--url URL", "--baseline RUN", "--junit DIR", "--timeout duration", "--baseline", "--junit", "--format text|json",
 		"RELEASEGATE_URL", "RELEASEGATE_TOKEN", exitCodes} {
 		assert.Contains(t, stdout.String(), want)
 	}
