@@ -32,7 +32,9 @@ $(BINARY): $(OCB) $(SOURCES)
 	mkdir -p bin
 	cp _build/otelcol-releasegate $(BINARY)
 
-run: $(BINARY)
+# The collector, and beside it the releasegate command the quickstart gates
+# its runs with.
+run: $(BINARY) $(CLI)
 	$(BINARY) --config examples/collector.yaml
 
 # The container image (Dockerfile), FROM scratch: the static binary, the CA
@@ -72,8 +74,8 @@ fuzz:
 # telemetrygen, have a real Prometheus scrape it, a real Jaeger store its
 # spans and headless Chromium read its verdict pages (screenshots in
 # _build/screenshots); they fail rather than skip when a tool is missing.
-e2e: $(BINARY) $(TELEMETRYGEN) $(JAEGER) prometheus chromium
-	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) TELEMETRYGEN=$(TELEMETRYGEN) \
+e2e: build $(TELEMETRYGEN) $(JAEGER) prometheus chromium
+	RELEASEGATE_E2E=1 RELEASEGATE_BINARY=$(CURDIR)/$(BINARY) RELEASEGATE_CLI=$(CURDIR)/$(CLI) TELEMETRYGEN=$(TELEMETRYGEN) \
 		JAEGER=$(JAEGER) OCB=$(OCB) CONTAINER_ENGINE=$(CONTAINER_ENGINE) \
 		PROMETHEUS=$$(command -v prometheus) PROMTOOL=$$(command -v promtool) \
 		CHROMIUM=$$(command -v chromium) SCREENSHOT_DIR=$(CURDIR)/_build/screenshots \
