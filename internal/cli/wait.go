@@ -334,6 +334,8 @@ func (w *waiter) settle(ctx context.Context) error {
 
 // finish finishes the run and returns its final verdict.
 func (w *waiter) finish(ctx context.Context) (verdict.Run, error) {
+	// From here on, an error is not about the open run as last seen.
+	w.last = nil
 	var query url.Values
 	if w.opts.baseline != "" {
 		query = url.Values{"baseline": {w.opts.baseline}}

@@ -485,6 +485,7 @@ func TestWaitBaseline(t *testing.T) {
 	r := runWait(t, api, nil, "4242", "--finish", "--baseline", "4000")
 	assert.Equal(t, ExitNoVerdict, r.code)
 	assert.Contains(t, r.stderr, `cannot compare run "4242" with "4000": unknown baseline run: "4000"; check --baseline`)
+	assert.Empty(t, r.stdout, "no verdict to show")
 
 	r = runWait(t, api, nil, "4242", "--finish", "--baseline", "4100")
 	assert.Equal(t, ExitPassed, r.code, r.stderr)
@@ -521,6 +522,8 @@ func TestWaitNotTheAPI(t *testing.T) {
 // Mistakes in the command line end wait with exit 4 before any request.
 func TestWaitUsage(t *testing.T) {
 	api := newFakeAPI(t)
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	for name, tt := range map[string]struct {
 		env  map[string]string
 		args []string
@@ -534,6 +537,7 @@ func TestWaitUsage(t *testing.T) {
 		"zero timeout":      {args: []string{"4242", "--timeout", "0"}, want: "--timeout 0s"},
 		"baseline alone":    {args: []string{"4242", "--baseline", "4100"}, want: "add --finish"},
 		"bad format":        {args: []string{"4242", "--format", "yaml"}, want: `"yaml" is not a format`},
+		"junit on a file":   {args: []string{"4242", "--junit", file}, want: "--junit " + file},
 		"token with a line": {env: map[string]string{"RELEASEGATE_TOKEN": "a\nb"}, args: []string{"4242"}, want: "RELEASEGATE_TOKEN holds control characters"},
 	} {
 		t.Run(name, func(t *testing.T) {
