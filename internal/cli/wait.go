@@ -393,7 +393,11 @@ func (w *waiter) unknownRun(a *answer) error {
 		w.base.Redacted(), w.run)
 }
 
-func (w *waiter) runPath() string { return "/v1/runs/" + url.PathEscape(w.run) }
+// runPath is the run's path in the API: its id one escaped segment, the
+// dots of "." and ".." too, as its page's.
+func (w *waiter) runPath() string {
+	return "/v1/runs/" + strings.TrimPrefix(verdict.PagePath(w.run), "runs/")
+}
 
 // decodeRun reads a run from a 200 answer; anything else ends the wait.
 func (w *waiter) decodeRun(a *answer) (verdict.Run, error) {

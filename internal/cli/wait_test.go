@@ -475,6 +475,28 @@ func TestWaitJUnit(t *testing.T) {
 	assert.Equal(t, "failed: p95 180ms", report.Suite.Cases[0].Failure.Message)
 }
 
+// A run id is one path segment, whatever its characters.
+func TestWaitRunIDs(t *testing.T) {
+	for key, escaped := range map[string]string{
+		"team/build-7": "team%2Fbuild-7",
+		"50%":          "50%25",
+		"build 7":      "build%207",
+		"a+b&c=d?e#f":  "a+b&c=d%3Fe%23f",
+		"ü-日本":         "%C3%BC-%E6%97%A5%E6%9C%AC",
+		"..":           "%2E%2E",
+		".":            "%2E",
+	} {
+		t.Run(key, func(t *testing.T) {
+			api := newFakeAPI(t)
+			api.open(key, time.Minute, verdict.Passed)
+			r := runWait(t, api, nil, key, "--finish", "--settle", "0")
+			assert.Equal(t, ExitPassed, r.code, r.stderr)
+			assert.Equal(t, []string{"GET /v1/runs/" + escaped, "POST /v1/runs/" + escaped + "/finish"}, api.requestLog())
+			assert.Contains(t, r.stdout, "run "+key+", ")
+		})
+	}
+}
+
 // --baseline is passed to the finish; an unknown baseline ends wait with
 // what to check; a run finished already keeps its verdict.
 func TestWaitBaseline(t *testing.T) {
