@@ -252,7 +252,7 @@ func (w *waiter) verdict(ctx context.Context) (verdict.Run, error) {
 
 // untilFinished asks for the run until the collector has finished it.
 func (w *waiter) untilFinished(ctx context.Context) (verdict.Run, error) {
-	for {
+	for said := false; ; said = true {
 		a, err := w.request(ctx, http.MethodGet, w.runPath(), nil)
 		if err != nil {
 			return verdict.Run{}, err
@@ -268,6 +268,9 @@ func (w *waiter) untilFinished(ctx context.Context) (verdict.Run, error) {
 			return run, nil
 		}
 		w.last = &run
+		if !said {
+			fmt.Fprintf(w.stderr, "releasegate: run %q is open; waiting for the collector to finish it (its run_idle_timeout after the last span)\n", w.run)
+		}
 		if err := w.sleep(ctx, pollInterval); err != nil {
 			return verdict.Run{}, exitf(ExitNoVerdict, "timed out after %s: run %q is still open; the collector finishes it after its run_idle_timeout without spans, or finish it with --finish", w.opts.timeout, w.run)
 		}
@@ -287,6 +290,7 @@ func (w *waiter) settle(ctx context.Context) error {
 		lastSpan  time.Time // last_span_at as last seen; zero while the run is unknown
 		seenSince time.Time // on this clock, when lastSpan was first seen
 		told      bool
+		saidFor   time.Time // the last_span_at last said on stderr
 	)
 	for {
 		a, err := w.request(ctx, http.MethodGet, w.runPath(), nil)
@@ -321,6 +325,12 @@ func (w *waiter) settle(ctx context.Context) error {
 		}
 		if quiet >= w.opts.settle {
 			return nil
+		}
+		// Said once, and again each time spans have arrived since.
+		if known && !current.Equal(saidFor) {
+			saidFor = current
+			fmt.Fprintf(w.stderr, "releasegate: run %q received its last span %s ago; finishing it once none has arrived for %s\n",
+				w.run, quiet.Round(time.Second), w.opts.settle)
 		}
 		if err := w.sleep(ctx, max(w.opts.settle-quiet, minSleep)); err != nil {
 			if !known {

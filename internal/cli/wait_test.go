@@ -267,6 +267,7 @@ func TestWaitFinishesAfterSettle(t *testing.T) {
 	assert.Less(t, quiet, 11500*time.Millisecond, "and not much later: the collector's clock says when the last span came")
 	assert.Equal(t, []string{"GET /v1/runs/4242", "GET /v1/runs/4242", "POST /v1/runs/4242/finish"}, api.requestLog(),
 		"one look, a sleep for what is left of the settle time, one more look")
+	assert.Equal(t, "releasegate: run \"4242\" received its last span 3s ago; finishing it once none has arrived for 10s\n", r.stderr)
 	assert.Contains(t, r.stdout, "run 4242")
 	assert.Regexp(t, `(?m)^✓ passed\s+checkout-latency\s+40 spans\s+0\s+p95 180ms\s+passed: p95 180ms$`, r.stdout)
 	assert.Regexp(t, `(?m)^✓ passed 1 of 1 gates passed$`, r.stdout)
@@ -287,6 +288,7 @@ func TestWaitSettlesWhileSpansTrickleIn(t *testing.T) {
 	assert.GreaterOrEqual(t, api.finishes[0].Sub(last), 10*time.Second)
 	assert.Less(t, api.finishes[0].Sub(last), 12*time.Second)
 	assert.Contains(t, r.stdout, "✗ failed")
+	assert.Equal(t, 5, strings.Count(r.stderr, "received its last span 0s ago"), "said each time spans had arrived:\n%s", r.stderr)
 }
 
 // Settle 0 finishes at once, after one look at the run.
