@@ -32,7 +32,9 @@ $(BINARY): $(OCB) $(SOURCES)
 	mkdir -p bin
 	cp _build/otelcol-releasegate $(BINARY)
 
-run: $(BINARY)
+# The collector, and beside it the releasegate command the quickstart gates
+# its runs with.
+run: $(BINARY) $(CLI)
 	$(BINARY) --config examples/collector.yaml
 
 # The container image (Dockerfile), FROM scratch: the static binary, the CA

@@ -628,9 +628,12 @@ func TestApplicationSendsToSidecar(t *testing.T) {
 // The CI snippets deploy the shop with the run's id and commit, which its
 // pods put on every span, and gate on the same run.
 func TestCIPassesRunAndCommit(t *testing.T) {
-	for _, tt := range []struct{ file, run, commit string }{
-		{"ci/github-actions.yaml", "GITHUB_RUN_ID", "GITHUB_SHA"},
-		{"ci/gitlab-ci.yaml", "CI_PIPELINE_ID", "CI_COMMIT_SHA"},
+	for _, tt := range []struct {
+		file, run, commit string
+		gate              func(*testing.T, any) // checks that the gate is on the same run
+	}{
+		{"ci/github-actions.yaml", "GITHUB_RUN_ID", "GITHUB_SHA", gatesWithAction},
+		{"ci/gitlab-ci.yaml", "CI_PIPELINE_ID", "CI_COMMIT_SHA", gatesWithTemplate},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			data, err := os.ReadFile(tt.file)
@@ -643,7 +646,7 @@ func TestCIPassesRunAndCommit(t *testing.T) {
 				FindStringSubmatch(script)
 			require.NotNil(t, setEnv, "the deploy step sets the run and the commit:\n%s", script)
 			assert.Equal(t, []string{tt.run, tt.commit}, setEnv[3:])
-			assert.Contains(t, script, `sh examples/gate.sh "$`+tt.run+`"`, "the gate is on the same run")
+			tt.gate(t, doc)
 			for _, path := range regexp.MustCompile(`(?:deploy|examples)/[\w./-]+`).FindAllString(script, -1) {
 				_, err := os.Stat(filepath.Join("..", path))
 				assert.NoError(t, err, path)
@@ -667,6 +670,96 @@ func TestCIPassesRunAndCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatesWithAction checks that a GitHub workflow gates with releasegate's
+// action (action.yml at the repository's root) on the workflow's run:
+// the action's default run, GITHUB_RUN_ID.
+func gatesWithAction(t *testing.T, doc any) {
+	t.Helper()
+	var action struct {
+		Inputs map[string]struct{ Default string } `json:"inputs"`
+	}
+	data, err := os.ReadFile(filepath.Join("..", "action.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &action))
+	require.Equal(t, "${{ github.run_id }}", action.Inputs["run"].Default)
+
+	var workflow struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Uses string            `json:"uses"`
+				With map[string]string `json:"with"`
+			} `json:"steps"`
+		} `json:"jobs"`
+	}
+	data, err = yaml.Marshal(doc)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &workflow))
+	gates := 0
+	for _, job := range workflow.Jobs {
+		for _, step := range job.Steps {
+			if !strings.HasPrefix(step.Uses, "releasegate/releasegate@") {
+				continue
+			}
+			gates++
+			for input := range step.With {
+				assert.Contains(t, action.Inputs, input, "an input of action.yml")
+			}
+			assert.NotContains(t, step.With, "run", "the workflow's own run, by default")
+			assert.NotEmpty(t, step.With["url"])
+		}
+	}
+	assert.Equal(t, 1, gates, "one step uses releasegate/releasegate")
+}
+
+// gatesWithTemplate checks that a GitLab pipeline gates with releasegate's
+// template (ci/releasegate.gitlab-ci.yml) on the pipeline's run: the
+// template's default run, CI_PIPELINE_ID.
+func gatesWithTemplate(t *testing.T, doc any) {
+	t.Helper()
+	type job struct {
+		Extends   string            `json:"extends"`
+		Variables map[string]string `json:"variables"`
+		Script    []any             `json:"script"`
+		Artifacts struct {
+			Reports struct{ JUnit string } `json:"reports"`
+		} `json:"artifacts"`
+	}
+	var template map[string]job
+	data, err := os.ReadFile(filepath.Join("..", "ci", "releasegate.gitlab-ci.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &template))
+	require.Equal(t, "$CI_PIPELINE_ID", template[".releasegate"].Variables["RELEASEGATE_RUN"])
+	require.NotEmpty(t, template[".releasegate"].Artifacts.Reports.JUnit)
+
+	top, ok := doc.(map[string]any)
+	require.True(t, ok)
+	include := fmt.Sprint(top["include"])
+	assert.Contains(t, include, "/ci/releasegate.gitlab-ci.yml", "the pipeline includes the template")
+	data, err = yaml.Marshal(doc)
+	require.NoError(t, err)
+	var jobs map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &jobs))
+	gates := 0
+	for name, v := range jobs {
+		if name == "include" {
+			continue
+		}
+		data, err := yaml.Marshal(v)
+		require.NoError(t, err)
+		var j job
+		require.NoError(t, yaml.Unmarshal(data, &j))
+		if j.Extends != ".releasegate" {
+			continue
+		}
+		gates++
+		assert.NotContains(t, j.Variables, "RELEASEGATE_RUN", "the pipeline's own run, by default")
+		assert.NotEmpty(t, j.Variables["RELEASEGATE_URL"])
+		require.NotEmpty(t, j.Script)
+		assert.Equal(t, []any{".releasegate", "script"}, j.Script[len(j.Script)-1], "the template's script, after the tests")
+	}
+	assert.Equal(t, 1, gates, "one job extends .releasegate")
 }
 
 // scripts are the shell lines of a CI document: GitHub's `run` and

@@ -4,32 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// releasegate runs the built releasegate command and returns its exit
-// code, standard output and standard error.
-func releasegate(t *testing.T, dir string, args ...string) (int, []byte, string) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), tool(t, "RELEASEGATE_CLI"), args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.Bytes(), stderr.String()
-}
 
 // The same traffic, judged by the collector as it arrives and by
 // `releasegate check` from what the collector's file exporter recorded of
@@ -101,10 +83,10 @@ func TestCheckJudgesAsTheCollector(t *testing.T) {
 
 	for _, file := range []string{"traces.jsonl", "traces.proto", "traces.proto.zst", "traces.jsonl.zst", "traces.jsonl.gz"} {
 		t.Run(file, func(t *testing.T) {
-			code, out, stderr := releasegate(t, dir, "check", "--gates", "gates.yaml", "--format", "json", filepath.Join(recorded, file))
+			out, stderr, code := runReleasegate(t, nil, "check", "--gates", filepath.Join(dir, "gates.yaml"), "--format", "json", filepath.Join(recorded, file))
 			assert.Equal(t, want, code, "the exit code of %v: %s", collector["status"], stderr)
 			var checked struct{ Runs []map[string]any }
-			require.NoError(t, json.Unmarshal(out, &checked), "%s", out)
+			require.NoError(t, json.Unmarshal([]byte(out), &checked), "%s", out)
 			require.Len(t, checked.Runs, 1)
 			assertSameVerdict(t, collector, checked.Runs[0])
 		})

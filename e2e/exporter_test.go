@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,7 +57,7 @@ func getJSON(t require.TestingT, method, u string, out any) int {
 }
 
 // One good and one bad run through the built distribution: the CI step
-// (examples/gate.sh) passes the first and fails the second, the verdict API
+// (releasegate wait) passes the first and fails the second, the verdict API
 // explains both, and a real Prometheus scraping /metrics sees the failure.
 func TestVerdicts(t *testing.T) {
 	sink := newOTLPSink(t)
@@ -88,14 +90,14 @@ func TestVerdicts(t *testing.T) {
 		assert.Equal(c, "failed", v.Status)
 	}, 10*time.Second, 100*time.Millisecond)
 
-	// The CI step: finish the run, print the verdict, exit non-zero unless
-	// it passed.
-	out, err := gate(t, api, "e2e-good")
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "releasegate: run e2e-good is passed")
-	out, err = gate(t, api, "e2e-bad")
-	require.Error(t, err, out)
-	assert.Contains(t, out, "releasegate: run e2e-bad is failed")
+	// The CI step: finish the run, print the verdict, exit 0 when it
+	// passed, 1 when it failed.
+	out, code := gate(t, api, "e2e-good")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "\n✓ passed 5 of 5 gates passed\n")
+	out, code = gate(t, api, "e2e-bad")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "\n✗ failed 3 of 5 gates failed\n")
 
 	var good, bad verdict
 	getJSON(t, http.MethodGet, api+"/v1/runs/e2e-good", &good)
@@ -189,16 +191,39 @@ func TestVerdicts(t *testing.T) {
 	assert.Empty(t, string(lint))
 }
 
-// gate runs examples/gate.sh, the CI step README shows, with env added to
-// its environment.
-func gate(t *testing.T, api, run string, env ...string) (string, error) {
+// gate runs the CI step README shows, the built `releasegate wait RUN
+// --finish`, with env added to its environment, and returns its output
+// and exit code.
+func gate(t *testing.T, api, run string, env ...string) (string, int) {
 	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "examples", "gate.sh"))
-	require.NoError(t, err)
-	cmd := exec.Command("sh", script, run)
-	cmd.Env = append(os.Environ(), append([]string{"RELEASEGATE_URL=" + api, "SETTLE=0"}, env...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	out, code := releasegate(t, append([]string{"RELEASEGATE_URL=" + api}, env...), "wait", run, "--finish", "--settle", "0")
+	return out, code
+}
+
+// releasegate runs the built releasegate command with env added to its
+// environment, and returns its output, stdout then stderr, and exit code.
+func releasegate(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	stdout, stderr, code := runReleasegate(t, env, args...)
+	return stdout + stderr, code
+}
+
+// runReleasegate runs the built releasegate command with env added to its
+// environment, and returns its stdout, its stderr and its exit code.
+func runReleasegate(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool(t, "RELEASEGATE_CLI"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
 
 // promQuery returns the value of a query that selects one series.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // The READMEs are tested as a newcomer uses them: their commands pasted as
@@ -177,29 +178,96 @@ func TestReadmeQuickstart(t *testing.T) {
 
 	// The second terminal.
 	out, code := runShell(t, blocks[1].text)
-	assert.Equal(t, 1, code, "gate.sh exits 1 for a failed run:\n%s", out)
+	assert.Equal(t, 1, code, "releasegate wait exits 1 for a failed run:\n%s", out)
 	assertShows(t, shownLines(blocks[3]), out)
 	assertShows(t, shownLines(blocks[2]), collectorOut.String())
 
 	out, code = runShell(t, blocks[4].text)
-	assert.Equal(t, 0, code, "gate.sh exits 0 for a passed run:\n%s", out)
+	assert.Equal(t, 0, code, "releasegate wait exits 0 for a passed run:\n%s", out)
 	assertShows(t, shownLines(blocks[5]), out)
 
-	// Step 4 of "Gate a release in five minutes", as a CI job runs it: the
-	// run id from the CI system's variable, the exporter's URL exported.
+	// Step 4 of "Gate a release in five minutes", as a CI job elsewhere
+	// runs it: the command installed, the run id from the CI system's
+	// variable, the exporter's URL exported.
 	blocks = markdownBlocks(t, filepath.Join(repoRoot(t), "README.md"), "## Gate a release in five minutes")
 	var step4 string
 	for _, b := range blocks {
-		if strings.Contains(b.text, "gate.sh") {
+		if b.lang == "sh" && strings.Contains(b.text, "releasegate wait") {
 			step4 = b.text
 		}
 	}
 	require.NotEmpty(t, step4)
 	step4 = regexp.MustCompile(`RELEASEGATE_URL=\S+`).ReplaceAllString(step4, "RELEASEGATE_URL=http://localhost:9464")
 	telemetrygen(t, "localhost:4317", "--traces", "5", "--span-duration", "10ms", "--otlp-attributes", `cicd.pipeline.run.id="4242"`)
-	out, code = runShell(t, step4, "GITHUB_RUN_ID=4242", "SETTLE=1")
+	installed := filepath.Join(repoRoot(t), "bin")
+	out, code = runShell(t, step4, "GITHUB_RUN_ID=4242", "PATH="+installed+string(os.PathListSeparator)+os.Getenv("PATH"))
 	assert.Equal(t, 0, code, out)
-	assert.Contains(t, out, "releasegate: run 4242 is passed")
+	assert.Contains(t, out, "run 4242")
+	assert.Regexp(t, `(?m)^✓ passed \d+ of \d+ gates passed$`, out)
+}
+
+// Step 4 of "Gate a release in five minutes" on GitHub and GitLab: the
+// action's inputs and the template's job and variables are those they
+// declare.
+func TestReadmeCITemplates(t *testing.T) {
+	root := repoRoot(t)
+	var github, gitlab string
+	for _, b := range markdownBlocks(t, filepath.Join(root, "README.md"), "## Gate a release in five minutes") {
+		switch {
+		case b.lang == "yaml" && strings.Contains(b.text, "uses: releasegate/releasegate@"):
+			github = b.text
+		case b.lang == "yaml" && strings.Contains(b.text, "extends: .releasegate"):
+			gitlab = b.text
+		}
+	}
+	require.NotEmpty(t, github, "a GitHub step that uses the action")
+	require.NotEmpty(t, gitlab, "a GitLab job that extends the template")
+
+	var action githubAction
+	data, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &action))
+	var steps []struct {
+		Uses string            `yaml:"uses"`
+		With map[string]string `yaml:"with"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(github), &steps))
+	require.Len(t, steps, 1)
+	for input := range steps[0].With {
+		assert.Contains(t, action.Inputs, input)
+	}
+	for name, input := range action.Inputs {
+		if input.Required {
+			assert.Contains(t, steps[0].With, name, "a required input")
+		}
+	}
+
+	var template map[string]struct {
+		Variables map[string]string `yaml:"variables"`
+	}
+	data, err = os.ReadFile(filepath.Join(root, "ci", "releasegate.gitlab-ci.yml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &template))
+	var pipeline map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(gitlab), &pipeline))
+	include, err := yaml.Marshal(pipeline["include"])
+	require.NoError(t, err)
+	assert.Contains(t, string(include), "/ci/releasegate.gitlab-ci.yml")
+	jobs := 0
+	for name, v := range pipeline {
+		job, ok := v.(map[string]any)
+		if name == "include" || !ok || job["extends"] != ".releasegate" {
+			continue
+		}
+		jobs++
+		_, ok = template[".releasegate"]
+		require.True(t, ok)
+		variables, _ := job["variables"].(map[string]any)
+		for k := range variables {
+			assert.Contains(t, template[".releasegate"].Variables, k)
+		}
+	}
+	assert.Equal(t, 1, jobs)
 }
 
 // The start-up errors README shows are what the collector prints for a

@@ -143,12 +143,16 @@ func TestAPIBearerTokenAuth(t *testing.T) {
 
 	// With the token, the CI step finishes the run and reads its verdict;
 	// without it, the step fails.
-	out, err := gate(t, api, "auth-run")
-	require.Error(t, err, out)
-	assert.Contains(t, out, "releasegate: run auth-run is unknown")
-	out, err = gate(t, api, "auth-run", "RELEASEGATE_TOKEN="+apiToken)
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "releasegate: run auth-run is passed")
+	out, code := gate(t, api, "auth-run")
+	assert.Equal(t, 5, code, out)
+	assert.Contains(t, out, "401 Unauthorized")
+	assert.Contains(t, out, "the API requires a token (server.auth): set RELEASEGATE_TOKEN")
+	out, code = gate(t, api, "auth-run", "RELEASEGATE_TOKEN=wrong-token")
+	assert.Equal(t, 5, code, out)
+	assert.Contains(t, out, "the token in RELEASEGATE_TOKEN was refused")
+	out, code = gate(t, api, "auth-run", "RELEASEGATE_TOKEN="+apiToken)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "\n✓ passed")
 	assert.NotContains(t, out, apiToken)
 	var finished verdict
 	code, body = call(t, http.DefaultClient, http.MethodGet, api+"/v1/runs/auth-run", bearer)

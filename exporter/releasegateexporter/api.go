@@ -182,7 +182,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ") // examples/gate.sh reads the run's status by its indentation
+	enc.SetIndent("", "  ") // for people reading it with curl
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }

@@ -163,7 +163,7 @@ func TestCheckTable(t *testing.T) {
 	assert.Regexp(t, `^STATUS\s+GATE\s+MATCHED\s+VIOLATIONS\s+OBSERVED\s+REASON$`, lines[1])
 	assert.Regexp(t, `^✓ passed\s+checkout-latency\s+20 spans\s+0\s+p95 1\d\dms\s+passed: p95 `, lines[2])
 	assert.Regexp(t, `^✗ failed\s+one-cart-query\s+20 traces\s+5\s+-\s+failed: violations 5 > 0`, lines[4])
-	assert.Equal(t, "✗ failed: 1 of 3 gates failed", lines[5])
+	assert.Equal(t, "✗ failed 1 of 3 gates failed", lines[5])
 	assert.NotContains(t, out, "\x1b[", "no colour but on a terminal")
 }
 

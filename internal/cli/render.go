@@ -143,7 +143,7 @@ func printTable(w io.Writer, run verdict.Run, color bool) {
 	if !run.Finished {
 		summary += " (not finished)"
 	}
-	fmt.Fprintln(w, status(run.Status, color)+": "+strings.TrimPrefix(summary, string(run.Status)+": "))
+	fmt.Fprintln(w, status(run.Status, color)+" "+strings.TrimPrefix(summary, string(run.Status)+": "))
 }
 
 func deref(s *string) string {
