@@ -107,8 +107,12 @@ func (o *checkOptions) check(cmd *cobra.Command, files []string) error {
 	reportCounts(stderr, judge.Counts)
 
 	if o.junit != "" {
-		if err := writeJUnit(cmd.Context(), o.junit, runs); err != nil {
-			return exit(ExitUsage, fmt.Errorf("--junit: %w", err))
+		report, err := junit.New(o.junit)
+		for i := 0; err == nil && i < len(runs); i++ {
+			err = writeJUnit(cmd.Context(), report, runs[i], finishedAt(runs[i]))
+		}
+		if err != nil {
+			return exit(ExitUsage, fmt.Errorf("--junit %s: %w", o.junit, err))
 		}
 	}
 	if o.format == formatJSON {
@@ -210,21 +214,16 @@ func reportCounts(w io.Writer, c replay.Counts) {
 	}
 }
 
-// writeJUnit writes each run's report with the JUnit sink's writer.
-func writeJUnit(ctx context.Context, dir string, runs []verdict.Run) error {
-	s, err := junit.New(dir)
+// writeJUnit writes a finished run's report with the exporter's JUnit
+// sink.
+func writeJUnit(ctx context.Context, report *junit.Sink, run verdict.Run, at time.Time) error {
+	msgs, err := report.Messages(verdict.Event{Kind: verdict.RunFinished, Time: at, Run: run})
 	if err != nil {
 		return err
 	}
-	for _, run := range runs {
-		msgs, err := s.Messages(verdict.Event{Kind: verdict.RunFinished, Time: finishedAt(run), Run: run})
-		if err != nil {
+	for _, m := range msgs {
+		if err := m.Send(ctx); err != nil {
 			return err
-		}
-		for _, m := range msgs {
-			if err := m.Send(ctx); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

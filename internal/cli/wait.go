@@ -225,15 +225,7 @@ func (w *waiter) writeReport(ctx context.Context, run verdict.Run) error {
 	if run.FinishedAt != nil {
 		at = *run.FinishedAt
 	}
-	msgs, err := w.report.Messages(verdict.Event{Kind: verdict.RunFinished, Run: run, Time: at})
-	if err == nil {
-		for _, m := range msgs {
-			if err = m.Send(ctx); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
+	if err := writeJUnit(ctx, w.report, run, at); err != nil {
 		return exitf(ExitUsage, "--junit %s: %v", w.opts.junit, err)
 	}
 	return nil
