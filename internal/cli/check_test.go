@@ -306,3 +306,41 @@ func TestVersionAndHelp(t *testing.T) {
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, stderr, `unknown command "frobnicate"`)
 }
+
+func TestCheckEvaluationErrors(t *testing.T) {
+	gates := gatesFile(t, `
+gates:
+  - name: bad-assert
+    match: name == "POST /checkout"
+    assert: int(resource["service.name"]) > 1
+  - name: bad-fail
+    match: name == "POST /checkout"
+    fail: int(string(p95)) > 1
+`)
+	file := writeFile(t, "traces.jsonl", checkouts("r-1", 5, steady(100*time.Millisecond), 0))
+	code, out, stderr := run(t, "", "check", "--gates", gates, "--format", "json", file)
+	assert.Equal(t, ExitFailed, code, "failed is worse than error")
+	run := checkJSON(t, out)[0]
+	// An assert that cannot be evaluated is a violation; a fail condition,
+	// the gate's error.
+	g := gate(t, run, "bad-assert")
+	assert.Equal(t, verdict.Failed, g.Status)
+	assert.Equal(t, 5, g.EvalErrors)
+	g = gate(t, run, "bad-fail")
+	assert.Equal(t, verdict.Error, g.Status)
+	assert.Contains(t, g.Reason, "error: fail condition int(string(p95)) > 1 could not be evaluated")
+	assert.Contains(t, stderr, "releasegate: 5 assert expressions could not be evaluated")
+}
+
+func TestCheckErrorExit(t *testing.T) {
+	gates := gatesFile(t, `
+gates:
+  - name: bad-fail
+    match: name == "POST /checkout"
+    fail: int(string(p95)) > 1
+`)
+	file := writeFile(t, "traces.jsonl", checkouts("r-1", 5, steady(100*time.Millisecond), 0))
+	code, out, _ := run(t, "", "check", "--gates", gates, file)
+	assert.Equal(t, ExitError, code)
+	assert.Contains(t, out, "✗ error 1 of 1 gates error")
+}
