@@ -41,6 +41,18 @@ func CheckGates() string {
 	return b.String()
 }
 
+// TestMain removes the recording BenchmarkCheck wrote (1.3 GB).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if recorded != "" {
+		_ = os.RemoveAll(recorded)
+	}
+	os.Exit(code)
+}
+
+// recorded is the directory of the recording, once written.
+var recorded string
+
 // recording writes CheckSpans spans of TraceTraffic once per test binary,
 // as the collector's file exporter does: JSON lines, and length-prefixed
 // protobuf.
@@ -49,6 +61,7 @@ var recording = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	recorded = dir
 	batches := TraceTraffic(CheckSpans/27, 1000, 1) // traces average 27.5 spans
 	jsonFile, err := os.Create(filepath.Join(dir, "traces.jsonl"))
 	if err != nil {
@@ -82,12 +95,8 @@ var recording = sync.OnceValues(func() (string, error) {
 
 // decodeJSON merely decodes the recording's JSON lines with pdata.
 func decodeJSON(b *testing.B, path string) int {
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	r, done := open(b, path)
+	defer done()
 	spans := 0
 	for {
 		line, err := r.ReadBytes('\n')
@@ -107,12 +116,8 @@ func decodeJSON(b *testing.B, path string) int {
 
 // decodeProto merely decodes the recording's protobuf with pdata.
 func decodeProto(b *testing.B, path string) int {
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	r, done := open(b, path)
+	defer done()
 	spans := 0
 	var msg []byte
 	for {
@@ -132,6 +137,16 @@ func decodeProto(b *testing.B, path string) int {
 		}
 		spans += td.SpanCount()
 	}
+}
+
+// open opens a file of the recording, read through the buffer the
+// command reads with.
+func open(b *testing.B, path string) (*bufio.Reader, func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bufio.NewReaderSize(f, 1<<20), func() { f.Close() }
 }
 
 // BenchmarkCheck times `releasegate check` on a recording of a million
