@@ -251,6 +251,12 @@ func TestCostsOfValues(t *testing.T) {
 			(4 + 4 + 81) + (4 + 4 + 80) + (4 + 10),
 			(8 + 24 + 86) + (8 + 24 + 80) + (8 + 60),
 			3 * 16},
+		// A struct's fields, and what they hold, are nested in it.
+		{"struct in a list", []any{Event{Name: "e", Time: when, Attributes: map[string]any{"a": 1}}},
+			16 + (16 + 4 + 1) + (16 + 4) + (16 + 10 + (16 + 1)),
+			4 + (4 + 4 + 81) + (4 + 4 + 80) + (4 + 10 + (4 + 81 + 80)),
+			8 + (8 + 4 + 24 + 86) + (8 + 4 + 24 + 80) + (8 + 4 + 60 + (8 + 8 + 86 + 80)),
+			16 + 32 + 32 + (32 + 48)},
 		{"pointer", &Event{Name: "e"}, (16 + 4 + 1) + (16 + 4) + (16 + 10), (4 + 4 + 81) + (4 + 4 + 80) + (4 + 10), (8 + 24 + 86) + (8 + 24 + 80) + (8 + 60), 3 * 16},
 		{"nil pointer", (*Event)(nil), 0, 80, 80, 0},
 		{"nil", nil, 0, 80, 80, 0},
@@ -283,7 +289,9 @@ func TestSpanAccessorsAreCharged(t *testing.T) {
 	attrs.PutEmptyBytes("raw").FromRaw([]byte{1, 2, 3})
 	list := attrs.PutEmptySlice("list")
 	list.AppendEmpty().SetInt(1)
-	list.AppendEmpty().SetInt(2)
+	inner := list.AppendEmpty().SetEmptySlice()
+	inner.AppendEmpty().SetInt(2)
+	inner.AppendEmpty().SetInt(3)
 	attrs.PutEmptyMap("map").PutStr("k", "v")
 	attrs.PutStr("s", "str")
 	span.Events().RemoveIf(func(ptrace.SpanEvent) bool { return true })
@@ -292,8 +300,8 @@ func TestSpanAccessorsAreCharged(t *testing.T) {
 		expr string
 		cost int
 	}{
-		{"len(attributes) == 4", (16 + 3) + (16 + 2*16) + (16 + 16) + 16},
-		{`len(attributes["list"]) == 2`, 2 * 16},
+		{"len(attributes) == 4", (16 + 3) + (16 + 16 + (16 + 2*16)) + (16 + 16) + 16},
+		{`len(attributes["list"]) == 2`, 16 + (16 + 2*16)},
 		{`len(attributes["map"]) == 1`, 16},
 		{`len(attributes["raw"]) == 3`, 3},
 		{"len(events) == 1", 48 + 16},

@@ -272,6 +272,11 @@ gates:
 	g := runstoretest.Gate(t, v, "checkout-trace")
 	assert.Equal(t, verdict.Failed, g.Status, g.Reason)
 	assert.Regexp(t, `^failed: latency 1\.9\d× baseline r-1 \(95% CI \d\.\d\d–\d\.\d\d×, 10 vs 10 traces\) > 1\.20`, g.Reason)
+	require.NotNil(t, g.Observed.Baseline)
+	assert.Equal(t, 10, g.Observed.Baseline.Samples, "traces")
+	samples := s.Samples()
+	require.Len(t, samples.Runs, 2)
+	assert.Equal(t, 10, samples.Runs[1].Gates[0].Baseline.Count, "traces")
 
 	// A trace gate's baseline, counted in traces, survives a restart.
 	snap := s.SnapshotBaselines(true)

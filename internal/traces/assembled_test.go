@@ -52,6 +52,14 @@ func TestAssembledTrace(t *testing.T) {
 	assert.Empty(t, name)
 	assert.Equal(t, 6*time.Millisecond, ok.Duration())
 
+	// Of roots that start together, the first to arrive.
+	first, second := newSpan(4, 2, 0), newSpan(4, 1, 0)
+	second.SetStartTimestamp(first.StartTimestamp())
+	second.SetName("second")
+	id, name = take(t, b, first, second).Root()
+	assert.Equal(t, "0000000000000002", id)
+	assert.Equal(t, "x", name)
+
 	inverted := newSpan(3, 10, 0)
 	inverted.SetEndTimestamp(pcommon.NewTimestampFromTime(start))
 	assert.Zero(t, take(t, b, inverted).Duration(), "inverted timestamps are no time")
