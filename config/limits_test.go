@@ -321,3 +321,31 @@ func TestSpanAccessorsAreCharged(t *testing.T) {
 		}
 	}
 }
+
+// The VM's own budget counts the elements of the ranges and lists it
+// builds, 16 bytes each: a million of them fit in 16 MiB, two million do
+// not.
+func TestListBudget(t *testing.T) {
+	for expr, ok := range map[string]bool{
+		`len(1..1000000) == 1000000`: true,
+		`len(1..2000000) == 2000000`: false,
+	} {
+		gates := compileOne(t, Gate{Match: "true", Assert: expr})
+		ev := gates.Evaluator()
+		_, err := ev.holds(gates.At(0).assert)
+		ev.Release()
+		if ok {
+			assert.NoError(t, err, expr)
+		} else {
+			assert.ErrorContains(t, err, "memory budget exceeded", expr)
+		}
+	}
+}
+
+// A gate's name may be MaxGateName characters long, not one more.
+func TestGateNameLength(t *testing.T) {
+	_, err := Compile(Document{Gates: []Gate{{Name: strings.Repeat("g", MaxGateName), Match: "true"}}})
+	assert.NoError(t, err)
+	_, err = Compile(Document{Gates: []Gate{{Name: strings.Repeat("g", MaxGateName+1), Match: "true"}}})
+	assert.ErrorContains(t, err, "name: must be 1 to 100 characters")
+}

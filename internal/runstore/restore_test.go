@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -150,4 +152,43 @@ func TestRestoredFactsAreBounded(t *testing.T) {
 	v, _ := s.Get("open")
 	assert.Empty(t, v.Revision)
 	assert.Equal(t, strings.Repeat("r", maxFact), v.Repository)
+}
+
+// A restart keeps max_runs runs, the newest; the others are left out.
+func TestRestoreMaxRuns(t *testing.T) {
+	saved := savedRuns(t)
+	l := testLimits()
+	l.MaxRuns = 2
+	s, _ := newTestStore(t, runstoretest.Gates, l)
+	got := s.Restore([]StoredRun{saved["done"], saved["fast"], saved["open"]})
+	assert.Equal(t, 2, got.Open+got.Finished, "two of three")
+	require.Len(t, got.Skipped, 1)
+	assert.Equal(t, saved["done"].Seq, got.Skipped[0].Seq, "the oldest")
+	assert.EqualError(t, got.Skipped[0].Err, "max_runs newer runs are held")
+}
+
+// exactDurations durations are kept exact through a restart; a sketch of
+// no more than that many is no saved state.
+func TestRestoreExactDurationsUpTo(t *testing.T) {
+	s, _ := newTestStore(t, runstoretest.Gates, testLimits())
+	s.Record(runstoretest.Traces(repeat(exactDurations, runstoretest.Checkout("r", 120*time.Millisecond))...))
+	runs, _ := s.Snapshot(true)
+	require.Len(t, runs[0].Gates[0].Exact, exactDurations)
+	s2, _ := newTestStore(t, runstoretest.Gates, testLimits())
+	assert.Equal(t, Restored{Open: 1}, s2.Restore(roundTrip(t, runs)))
+	h, _ := s2.Distribution("r", 0)
+	assert.True(t, h.Exact)
+
+	sketch, err := ddsketch.LogCollapsingLowestDenseDDSketch(sketchAccuracy, sketchBins)
+	require.NoError(t, err)
+	for range exactDurations {
+		require.NoError(t, sketch.Add(float64(120*time.Millisecond)))
+	}
+	var encoded []byte
+	sketch.Encode(&encoded, false)
+	g := &runs[0].Gates[0]
+	g.Exact, g.Sketch = nil, encoded
+	got := s2.Restore(roundTrip(t, runs))
+	require.Len(t, got.Skipped, 1)
+	assert.ErrorContains(t, got.Skipped[0].Err, "sketch and exact durations mixed")
 }

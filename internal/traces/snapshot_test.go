@@ -3,6 +3,7 @@ package traces
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,4 +138,38 @@ func TestRestoreBounds(t *testing.T) {
 			assert.Equal(t, config.KindName(ptrace.SpanKind(255)), tr.Spans[0].Kind)
 		}
 	}
+}
+
+// Restored traces fill the buffer up to MaxTraces traces and MaxSpans
+// spans, not past them.
+func TestRestoreFillsTheBuffer(t *testing.T) {
+	g := compile(t, structural)
+	small := Limits{IdleTimeout: time.Second, MaxTraces: 2, MaxSpansPerTrace: 3, MaxSpans: 5}
+	b := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 10, MaxSpansPerTrace: 3, MaxSpans: 100})
+	res := resource(b)
+	for trace := byte(1); trace <= 3; trace++ {
+		for id := 1; id <= 3; id++ {
+			b.Add(start, res, pcommon.NewInstrumentationScope(), newSpan(trace, id, 0), "r")
+		}
+	}
+	saved, _ := b.Snapshot(true)
+	require.Len(t, saved, 3)
+
+	byTraces := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 2, MaxSpansPerTrace: 3, MaxSpans: 100})
+	skipped := byTraces.Restore(start, saved)
+	assert.Len(t, skipped, 1)
+	for _, err := range skipped {
+		assert.EqualError(t, err, "max_traces traces are buffered")
+	}
+	assert.Equal(t, 2, byTraces.Len())
+
+	bySpans := New(g.TraceFields(), small)
+	skipped = bySpans.Restore(start, saved[:2])
+	assert.Len(t, skipped, 1, "3 and 3 spans are more than 5")
+	for _, err := range skipped {
+		assert.EqualError(t, err, "max_buffered_spans spans are buffered")
+	}
+	exactly := New(g.TraceFields(), Limits{IdleTimeout: time.Second, MaxTraces: 2, MaxSpansPerTrace: 3, MaxSpans: 6})
+	assert.Empty(t, exactly.Restore(start, saved[:2]), "3 and 3 spans fill 6")
+	assert.Equal(t, 6, exactly.Spans())
 }
