@@ -6,6 +6,7 @@ TOOLS        := $(CURDIR)/.tools
 OCB          := $(TOOLS)/builder
 TELEMETRYGEN := $(TOOLS)/telemetrygen
 JAEGER       := $(TOOLS)/jaeger
+GREMLINS     := $(TOOLS)/gremlins
 BINARY       := bin/otelcol-releasegate
 CLI          := bin/releasegate
 SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -path './bench/*' -not -path './deploy/*') go.mod go.sum builder-config.yaml \
@@ -13,13 +14,14 @@ SOURCES      := $(shell find . -name '*.go' -not -path './_build/*' -not -path '
 
 OCB_VERSION          := v0.165.0
 TELEMETRYGEN_VERSION := v0.161.0
+GREMLINS_VERSION     := v0.6.0
 
 # The container image is built with podman or docker, whichever is
 # installed, by `make image` and by the end-to-end tests.
 CONTAINER_ENGINE ?= $(shell command -v podman || command -v docker)
 IMAGE            ?= otelcol-releasegate:latest
 
-.PHONY: build run image test vet unit fuzz e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus chromium clean
+.PHONY: build run image test vet unit fuzz mutation e2e e2e-deploy bench bench-e2e bench-startup bench-capacity load tools prometheus chromium clean
 
 build: $(BINARY) $(CLI)
 
@@ -70,6 +72,30 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordAnnotations$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/runstore
 	$(GO) test -run '^$$' -fuzz '^FuzzTraceAssembly$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/traces
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/otlpfile
+
+# Mutation testing (gremlins) of the gates language, the run store and trace
+# assembly, each package by its own tests: efficacy (killed of killed and
+# lived) and mutant coverage (killed and lived of those and not covered)
+# per package, less the equivalent mutants mutation-equivalents.txt lists.
+# gremlins never runs a mutant in a case clause's expression or a constant
+# (Go's coverage profile has no block there): they are counted apart, and
+# the target fails when efficacy or the coverage of the other mutants is
+# under 90%, or on a stale entry. internal/runstore/runstoretest is the
+# tests' helper, with no tests of its own: left out. Tests run afresh
+# (-count=1: a cached coverage run would take no time, and each mutant's
+# timeout is ten times the coverage run's), without vet or DWARF, and
+# within 8 GiB of address space, so that a mutant that lifts a memory
+# limit fails fast rather than take the machine's memory. Not part of
+# `make test`.
+MUTATION_PACKAGES := config internal/runstore internal/traces
+
+mutation: $(GREMLINS)
+	mkdir -p _build/mutation
+	ulimit -v 8388608 && for pkg in $(MUTATION_PACKAGES); do echo "mutation: $$pkg"; \
+		GOFLAGS='-count=1 -vet=off -ldflags=-w' $(GREMLINS) unleash --silent --workers 2 --timeout-coefficient 10 \
+			--exclude-files '^runstoretest/' --output $(CURDIR)/_build/mutation/$$(echo $$pkg | tr / -).json ./$$pkg || exit 1; done
+	cd bench && $(GO) run ./cmd/mutation -root $(CURDIR) -equivalents $(CURDIR)/mutation-equivalents.txt -min-efficacy 90 -min-coverage 90 \
+		$(foreach pkg,$(MUTATION_PACKAGES),$(pkg)=$(CURDIR)/_build/mutation/$(subst /,-,$(pkg)).json)
 
 # The end-to-end tests start the built distribution, send it spans with
 # telemetrygen, have a real Prometheus scrape it, a real Jaeger store its
@@ -127,7 +153,7 @@ bench-capacity: $(BINARY)
 load:
 	cd bench && $(GO) run ./cmd/load
 
-tools: $(OCB) $(TELEMETRYGEN)
+tools: $(OCB) $(TELEMETRYGEN) $(GREMLINS)
 
 # Prometheus (server and promtool) from Debian's package.
 prometheus:
@@ -146,6 +172,9 @@ $(OCB):
 
 $(TELEMETRYGEN):
 	GOBIN=$(TOOLS) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+$(GREMLINS):
+	GOBIN=$(TOOLS) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 
 # Jaeger v2, at the version e2e/jaeger/go.mod pins (its UI is not embedded;
 # the tests use its HTTP API). About five minutes to build the first time.

@@ -93,6 +93,8 @@ func TestConditionsWithoutBaseline(t *testing.T) {
 		{"!(latency_ratio < 1.10)", true, false, true},
 		{"p95 > baseline.p95 * 1.2", true, false, true},
 		{"p95 > 1.5 * baseline.p95", false, false, true},
+		{"p95 > baseline.p95 * 1", true, false, true},
+		{"p95 > 2 * baseline.p95", false, false, true},
 		{"p95 > duration(\"350ms\") || (spans > 10 && latency_ratio_high > 1.2)", true, true, false},
 		{"violations > 0 or latency_ratio_low > 1.1", true, false, true},
 		{"latency_ratio_low > 1.1 // 95% sure it is slower", true, false, true},
@@ -114,6 +116,22 @@ func TestConditionsWithoutBaseline(t *testing.T) {
 	gates, err := Compile(Document{Gates: []Gate{{Name: "g", Match: "true"}}})
 	require.NoError(t, err)
 	assert.False(t, gates.UsesBaseline())
+}
+
+// The fewest samples a side: the document's min_samples, or the default
+// when a document built in Go leaves it zero.
+func TestMinSamples(t *testing.T) {
+	gates, err := Compile(Document{Gates: []Gate{{Name: "g", Match: "true"}}})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultMinSamples, gates.MinSamples())
+	gates, err = Compile(Document{Baseline: Baseline{MinSamples: 7}, Gates: []Gate{{Name: "g", Match: "true"}}})
+	require.NoError(t, err)
+	assert.Equal(t, 7, gates.MinSamples())
+	doc, err := Parse([]byte("baseline: {min_samples: 5}\ngates: [{name: g, match: 'true'}]"))
+	require.NoError(t, err)
+	gates, err = Compile(doc)
+	require.NoError(t, err)
+	assert.Equal(t, MinMinSamples, gates.MinSamples())
 }
 
 // Reasons show a latency comparison whole, and leave out the terms of a

@@ -71,6 +71,13 @@ func TestExplainAndCompare(t *testing.T) {
 		{`0.1 <= error_ratio`, "", "error_ratio 2.5% < 10%"},
 		{`1 > errors`, "", "errors 1 ≥ 1"},
 		{`elapsed > duration("1m")`, "elapsed 1m30s > 1m0s", "elapsed 1m30s > 1m0s"},
+		// At the boundary a strict comparison does not hold.
+		{`p95 > duration("425ms")`, "", "p95 425ms ≤ 425ms"},
+		{`p50 < duration("120ms")`, "", "p50 120ms ≥ 120ms"},
+		{`p50 <= duration("120ms")`, "p50 120ms <= 120ms", "p50 120ms <= 120ms"},
+		{`violations > 2`, "", "violations 2 ≤ 2"},
+		{`violations >= 2`, "violations 2 >= 2", "violations 2 >= 2"},
+		{`2 > violations`, "", "violations 2 ≥ 2"},
 		// Terms that are not an aggregate against a constant are not shown.
 		{`violations > errors`, "", ""},
 		{`spans in [3, 4]`, "", ""},
@@ -99,7 +106,11 @@ func TestFormatDuration(t *testing.T) {
 		time.Second:               "1s",
 		-425 * time.Millisecond:   "-425ms",
 		-2 * time.Second:          "-2s",
-		90 * time.Minute:          "1h30m0s",
+		// A negative duration is rounded as its positive one is.
+		-312460 * time.Microsecond: "-312.5ms",
+		-1254 * time.Millisecond:   "-1.25s",
+		-1500 * time.Nanosecond:    "-2µs",
+		90 * time.Minute:           "1h30m0s",
 	} {
 		assert.Equal(t, want, FormatDuration(d), "%d", d)
 	}
@@ -138,4 +149,36 @@ func TestThresholds(t *testing.T) {
 	assert.Equal(t, "p50 150ms < 200ms", warn[0].Compare(float64(150*time.Millisecond)))
 
 	assert.Empty(t, compiledGate(t, "violations > errors", "").FailThresholds())
+
+	// A latency ratio reads as one.
+	ratio := compiledGate(t, "latency_ratio_low > 1.1", "").FailThresholds()
+	require.Len(t, ratio, 1)
+	assert.Equal(t, "latency_ratio_low > 1.10×", ratio[0].String())
+	assert.Equal(t, "latency_ratio_low 1.10× ≤ 1.10×", ratio[0].Compare(1.1), "at the boundary a strict comparison does not hold")
+	assert.Equal(t, "latency_ratio_low 1.25× > 1.10×", ratio[0].Compare(1.25))
+}
+
+// Fail fast decides on the exact counts: a gate that fails past a count
+// fails once the count passes it, not when it reaches it.
+func TestFailsFastAtTheBoundary(t *testing.T) {
+	for _, tt := range []struct {
+		fail       string
+		violations int
+		fails      bool
+	}{
+		{"violations > 2", 2, false},
+		{"violations > 2", 3, true},
+		{"violations >= 3", 2, false},
+		{"violations >= 3", 3, true},
+		{"3 < violations", 3, false},
+		{"3 <= violations", 3, true},
+	} {
+		g := compiledGate(t, tt.fail, "")
+		require.True(t, g.FailsFast(), tt.fail)
+		fails, err := g.Fails(RunStats{Aggregates: Aggregates{Spans: 10, Violations: tt.violations}})
+		require.NoError(t, err)
+		assert.Equal(t, tt.fails, fails, "%s with %d violations", tt.fail, tt.violations)
+		explained := g.ExplainFail(RunStats{Aggregates: Aggregates{Spans: 10, Violations: tt.violations}})
+		assert.Equal(t, tt.fails, explained != "", "%s with %d violations: %q", tt.fail, tt.violations, explained)
+	}
 }

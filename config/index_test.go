@@ -183,3 +183,72 @@ func randomSpan(rng *rand.Rand) (pcommon.Resource, pcommon.InstrumentationScope,
 	}
 	return rs.Resource(), ss.Scope(), span
 }
+
+// The index files each gate under its most selective pin (the first of
+// equally selective ones), under every key its pins read: a span is a
+// candidate of the gates filed under its values and of those without pins,
+// and matches exactly the gates a naive evaluation matches.
+func TestIndexFilesGatesUnderTheirMostSelectivePin(t *testing.T) {
+	doc := Document{Gates: []Gate{
+		{Name: "kind-then-name", Match: `kind == "server" && name == "GET /"`},
+		{Name: "name-twice", Match: `name == "a" && name in ["a", "b"]`},
+		{Name: "route", Match: `attributes["http.route"] == "/pay"`},
+		{Name: "method", Match: `attributes["rpc.method"] == "Pay"`},
+		{Name: "service-and-route", Match: `attributes["http.route"] == "/cart" && resource["service.name"] == "cart"`},
+		{Name: "unpinned", Match: `duration > duration("1s")`},
+	}}
+	indexed, err := compile(doc, true)
+	require.NoError(t, err)
+	naive, err := compile(doc, false)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name, kind, route, method, service string
+		candidates, matched                []int
+	}{
+		{name: "GET /", kind: "server", candidates: []int{0, 5}, matched: []int{0}},
+		{name: "POST /", kind: "server", candidates: []int{5}, matched: nil},
+		{name: "GET /", kind: "client", candidates: []int{0, 5}, matched: nil},
+		{name: "a", candidates: []int{1, 5}, matched: []int{1}},
+		{name: "b", candidates: []int{5}, matched: nil},
+		{name: "x", route: "/pay", candidates: []int{2, 5}, matched: []int{2}},
+		{name: "x", method: "Pay", candidates: []int{3, 5}, matched: []int{3}},
+		{name: "x", route: "/pay", method: "Pay", candidates: []int{2, 3, 5}, matched: []int{2, 3}},
+		{name: "x", route: "/cart", service: "cart", candidates: []int{4, 5}, matched: []int{4}},
+		// A resource attribute tells gates apart better than a span's.
+		{name: "x", route: "/cart", service: "search", candidates: []int{5}, matched: nil},
+		{name: "x", service: "cart", candidates: []int{4, 5}, matched: nil},
+	} {
+		rs := ptrace.NewResourceSpans()
+		if tt.service != "" {
+			rs.Resource().Attributes().PutStr("service.name", tt.service)
+		}
+		ss := rs.ScopeSpans().AppendEmpty()
+		span := ss.Spans().AppendEmpty()
+		span.SetName(tt.name)
+		span.SetKind(ptrace.SpanKindClient)
+		if tt.kind == "server" {
+			span.SetKind(ptrace.SpanKindServer)
+		}
+		if tt.route != "" {
+			span.Attributes().PutStr("http.route", tt.route)
+		}
+		if tt.method != "" {
+			span.Attributes().PutStr("rpc.method", tt.method)
+		}
+		desc := fmt.Sprintf("%+v", tt)
+		ei, en := indexed.Evaluator(), naive.Evaluator()
+		assert.Equal(t, tt.candidates, ei.candidatesFor(rs.Resource(), span), desc)
+		got := ei.Evaluate(rs.Resource(), ss.Scope(), span)
+		assert.Equal(t, tt.matched, nilIfEmpty(got.Matched), desc)
+		assert.Equal(t, tt.matched, nilIfEmpty(en.Evaluate(rs.Resource(), ss.Scope(), span).Matched), desc)
+		ei.Release()
+		en.Release()
+	}
+}
+
+func nilIfEmpty(s []int) []int {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

@@ -324,9 +324,11 @@ func (c costs) add(v reflect.Value, depth, limit int, w *int) {
 			c.add(it.Value(), depth+1, limit, w)
 		}
 	case reflect.Interface, reflect.Pointer: // the trace environment's spans hold no cycle
-		if !v.IsNil() {
-			c.add(v.Elem(), depth, limit, w)
+		if v.IsNil() {
+			*w += c.perScalar // printed as <nil> or null
+			return
 		}
+		c.add(v.Elem(), depth, limit, w)
 	case reflect.Struct:
 		if v.Type() == timeType {
 			*w += c.perScalar

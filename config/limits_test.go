@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +163,189 @@ func TestLimitsLeaveOrdinaryExpressionsAlone(t *testing.T) {
 		require.Error(t, err, tc.expr)
 		assert.Contains(t, err.Error(), `gate "g": assert: `+tc.err)
 	}
+}
+
+// allBut begins an expression that builds all of an evaluation's memory
+// budget but left bytes: strings of 1, 2, 4 and 8 MB, and the rest.
+func allBut(left int) string {
+	return fmt.Sprintf(`let a = repeat("x", 1000000); let b = a + a; let c = b + b; let d = c + c; let e = b[0:%d] + ""; `, maxMemory-15_000_000-left)
+}
+
+// The budget is exact: an evaluation may build 16 MiB, not a byte more,
+// whatever builds it.
+func TestMemoryBudgetIsExact(t *testing.T) {
+	for _, tt := range []struct {
+		name, expr string
+		left       int // bytes of the budget left for expr
+		ok         bool
+	}{
+		{"nothing more", `true`, 0, true},
+		{"a byte more", `true`, -1, false},
+		{"+, all that is left", `len(a[0:10] + "") == 10`, 10, true},
+		{"+, a byte more", `len(a[0:10] + "") == 10`, 9, false},
+		{"repeat, all that is left", `repeat("ab", 5) == "ababababab"`, 10, true},
+		{"repeat, a byte more", `repeat("ab", 5) == "ababababab"`, 9, false},
+		{"repeat of nothing", `repeat("ab", 0) == "" && repeat("", 5) == ""`, 0, true},
+		// Even when the size would overflow an int.
+		{"repeat past an int", `repeat("xx", 4611686018427387905) == ""`, 1000, false},
+		// The list, and the glue between its elements.
+		{"join, all that is left", `join(["a", "b"], "--") == "a--b"`, 2*(elementSize+1) + 2*2, true},
+		{"join, a byte more", `join(["a", "b"], "--") == "a--b"`, 2*(elementSize+1) + 2*2 - 1, false},
+		{"replace, all that is left", `replace("ab", "", "-") == "-a-b-"`, 2 + 3, true},
+		{"replace, a byte more", `replace("ab", "", "-") == "-a-b-"`, 2 + 2, false},
+		// As many pieces as the separator could cut, and one more.
+		{"split, all that is left", `split("a,b,c", ",") == ["a", "b", "c"]`, 6 * elementSize, true},
+		{"split, a byte more", `split("a,b,c", ",") == ["a", "b", "c"]`, 6*elementSize - 1, false},
+		{"split by two bytes, all that is left", `len(split("a, b, c", ", ")) == 3`, 4 * elementSize, true},
+		{"split by two bytes, a byte more", `len(split("a, b, c", ", ")) == 3`, 4*elementSize - 1, false},
+		{"concat, all that is left", `concat([1], [2, 3]) == [1, 2, 3]`, 3 * elementSize, true},
+		{"concat, a byte more", `concat([1], [2, 3]) == [1, 2, 3]`, 3*elementSize - 1, false},
+		{"fromJSON, all that is left", `fromJSON("[1]") == [1]`, 3 * jsonDecodeFactor, true},
+		{"fromJSON, a byte more", `fromJSON("[1]") == [1]`, 3*jsonDecodeFactor - 1, false},
+		// A nil prints as much as a scalar may.
+		{"string, all that is left", `string([nil]) == "[<nil>]"`, 4 + 80, true},
+		{"string, a byte more", `string([nil]) == "[<nil>]"`, 4 + 79, false},
+		{"toJSON, all that is left", `toJSON([nil]) == "[\n  null\n]"`, 8 + 80, true},
+		{"toJSON, a byte more", `toJSON([nil]) == "[\n  null\n]"`, 8 + 79, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gates := compileOne(t, Gate{Match: "true", Assert: allBut(tt.left) + tt.expr})
+			ev := gates.Evaluator()
+			defer ev.Release()
+			holds, err := ev.holds(gates.At(0).assert)
+			if tt.ok {
+				require.NoError(t, err)
+				assert.True(t, holds)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "memory budget exceeded (at most 16 MiB per evaluation)")
+		})
+	}
+}
+
+// What the meter charges a value, by what it takes in memory, what
+// string() and toJSON() make of it and what flatten() builds of it: a
+// string its bytes (and, printed, a scalar's room), an element or a
+// map entry or a struct field its own cost and its nesting's.
+func TestCostsOfValues(t *testing.T) {
+	when := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name                         string
+		value                        any
+		memory, print, json, flatten int
+	}{
+		{"string", "abc", 3, 3 + 80, 6*3 + 80, 0},
+		{"bytes", []byte{1, 2, 3}, 3, 4*3 + 80, 2*3 + 80, 0},
+		{"scalars", []any{1, 2.5, true, nil}, 4 * 16, 4 * (4 + 80), 4 * (8 + 80), 4 * 16},
+		{"nested list", []any{"ab", 1, []any{true}},
+			3*16 + 2 + 16,
+			3*4 + (2 + 80) + 80 + (4 + 80),
+			3*8 + (12 + 80) + 80 + (8 + 4 + 80),
+			3*16 + (16 + 16)},
+		{"map", map[string]any{"k": "v"}, 16 + 1 + 1, 4 + 81 + 81, 8 + 86 + 86, 16},
+		{"nested map", map[string]any{"k": map[string]any{"j": 1}}, 16 + 1 + (16 + 1), 4 + 81 + (4 + 81 + 80), 8 + 86 + (8 + 4 + 86 + 80), 16 + (16 + 16)},
+		{"time", when, 0, 80, 80, 0},
+		{"struct", Event{Name: "e", Time: when},
+			(16 + 4 + 1) + (16 + 4) + (16 + 10),
+			(4 + 4 + 81) + (4 + 4 + 80) + (4 + 10),
+			(8 + 24 + 86) + (8 + 24 + 80) + (8 + 60),
+			3 * 16},
+		// A struct's fields, and what they hold, are nested in it.
+		{"struct in a list", []any{Event{Name: "e", Time: when, Attributes: map[string]any{"a": 1}}},
+			16 + (16 + 4 + 1) + (16 + 4) + (16 + 10 + (16 + 1)),
+			4 + (4 + 4 + 81) + (4 + 4 + 80) + (4 + 10 + (4 + 81 + 80)),
+			8 + (8 + 4 + 24 + 86) + (8 + 4 + 24 + 80) + (8 + 4 + 60 + (8 + 8 + 86 + 80)),
+			16 + 32 + 32 + (32 + 48)},
+		{"pointer", &Event{Name: "e"}, (16 + 4 + 1) + (16 + 4) + (16 + 10), (4 + 4 + 81) + (4 + 4 + 80) + (4 + 10), (8 + 24 + 86) + (8 + 24 + 80) + (8 + 60), 3 * 16},
+		{"nil pointer", (*Event)(nil), 0, 80, 80, 0},
+		{"nil", nil, 0, 80, 80, 0},
+	} {
+		for _, model := range []struct {
+			name  string
+			costs costs
+			want  int
+		}{{"memory", memoryCosts, tt.memory}, {"print", printCosts, tt.print}, {"json", jsonCosts, tt.json}, {"flatten", flattenCosts, tt.flatten}} {
+			full := model.costs.of(tt.value, maxMemory)
+			assert.Equal(t, model.want, full, "%s, %s", tt.name, model.name)
+			// Weighing stops once past limit, never before: a value that
+			// weighs more than limit is never found to weigh limit or less.
+			for limit := range full {
+				got := model.costs.of(tt.value, limit)
+				assert.True(t, got > limit && got <= full, "%s, %s, limit %d: %d", tt.name, model.name, limit, got)
+			}
+		}
+	}
+}
+
+// What the span accessors build is charged before it is built: 16 bytes an
+// attribute, an element of a list or an entry of a map, and the bytes of a
+// byte string (strings are shared, not copied); 48 bytes an event, and its
+// attributes.
+func TestSpanAccessorsAreCharged(t *testing.T) {
+	res, scope, span := testSpan()
+	attrs := span.Attributes()
+	attrs.Clear()
+	attrs.PutEmptyBytes("raw").FromRaw([]byte{1, 2, 3})
+	list := attrs.PutEmptySlice("list")
+	list.AppendEmpty().SetInt(1)
+	inner := list.AppendEmpty().SetEmptySlice()
+	inner.AppendEmpty().SetInt(2)
+	inner.AppendEmpty().SetInt(3)
+	attrs.PutEmptyMap("map").PutStr("k", "v")
+	attrs.PutStr("s", "str")
+	span.Events().RemoveIf(func(ptrace.SpanEvent) bool { return true })
+	span.Events().AppendEmpty().Attributes().PutStr("a", "b")
+	for _, tt := range []struct {
+		expr string
+		cost int
+	}{
+		{"len(attributes) == 4", (16 + 3) + (16 + 16 + (16 + 2*16)) + (16 + 16) + 16},
+		{`len(attributes["list"]) == 2`, 16 + (16 + 2*16)},
+		{`len(attributes["map"]) == 1`, 16},
+		{`len(attributes["raw"]) == 3`, 3},
+		{"len(events) == 1", 48 + 16},
+	} {
+		for _, left := range []int{tt.cost, tt.cost - 1} {
+			gates := compileOne(t, Gate{Match: "true", Assert: allBut(left) + tt.expr})
+			ev := gates.Evaluator()
+			ev.env.set(res, scope, span)
+			holds, err := ev.holds(gates.At(0).assert)
+			ev.Release()
+			if left == tt.cost {
+				assert.NoError(t, err, "%s with %d bytes left", tt.expr, left)
+				assert.True(t, holds, tt.expr)
+			} else {
+				assert.ErrorContains(t, err, "memory budget exceeded", "%s with %d bytes left", tt.expr, left)
+			}
+		}
+	}
+}
+
+// The VM's own budget counts the elements of the ranges and lists it
+// builds, 16 bytes each: a million of them fit in 16 MiB, two million do
+// not.
+func TestListBudget(t *testing.T) {
+	for expr, ok := range map[string]bool{
+		`len(1..1000000) == 1000000`: true,
+		`len(1..2000000) == 2000000`: false,
+	} {
+		gates := compileOne(t, Gate{Match: "true", Assert: expr})
+		ev := gates.Evaluator()
+		_, err := ev.holds(gates.At(0).assert)
+		ev.Release()
+		if ok {
+			assert.NoError(t, err, expr)
+		} else {
+			assert.ErrorContains(t, err, "memory budget exceeded", expr)
+		}
+	}
+}
+
+// A gate's name may be MaxGateName characters long, not one more.
+func TestGateNameLength(t *testing.T) {
+	_, err := Compile(Document{Gates: []Gate{{Name: strings.Repeat("g", MaxGateName), Match: "true"}}})
+	assert.NoError(t, err)
+	_, err = Compile(Document{Gates: []Gate{{Name: strings.Repeat("g", MaxGateName+1), Match: "true"}}})
+	assert.ErrorContains(t, err, "name: must be 1 to 100 characters")
 }

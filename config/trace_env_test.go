@@ -2,11 +2,14 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 var traceStart = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -205,4 +208,80 @@ func TestTraceFields(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, TraceFields{}, spanOnly.TraceFields(), "no trace gate: nothing")
 	assert.False(t, spanOnly.HasTraceGates())
+}
+
+// What a violating trace showed: the side of the assert that is not the
+// constant, whichever side the constant is on, cut at 64 bytes.
+func TestObservedValue(t *testing.T) {
+	long := func(n int) *Trace {
+		tr := checkoutTrace(1, "ok")
+		tr.Spans[0].Name = strings.Repeat("n", n)
+		return tr
+	}
+	for _, tt := range []struct {
+		assert   string
+		trace    *Trace
+		observed string
+	}{
+		{`count(spans, .name == "SELECT items") <= 10`, checkoutTrace(14, "ok"), "14"},
+		{`10 >= count(spans, .name == "SELECT items")`, checkoutTrace(14, "ok"), "14"},
+		{`len(spans) < -1`, checkoutTrace(2, "ok"), "5"},
+		{`-1 > len(spans)`, checkoutTrace(2, "ok"), "5"},
+		{`duration("500ms") > duration`, checkoutTrace(1, "ok"), "900ms"},
+		{`root.duration < duration`, checkoutTrace(1, "ok"), ""}, // no constant
+		// 62 bytes quoted are 64: shown whole; one more is cut.
+		{`root.name == "x"`, long(62), `"` + strings.Repeat("n", 62) + `"`},
+		{`root.name == "x"`, long(63), `"` + strings.Repeat("n", 63) + "…"},
+	} {
+		v := traceGate(t, "true", tt.assert).JudgeTrace(tt.trace)[0]
+		assert.True(t, v.Violated, tt.assert)
+		assert.False(t, v.Errored, tt.assert)
+		assert.Equal(t, tt.observed, v.Observed, tt.assert)
+	}
+}
+
+// The lists the structural functions build are charged to the
+// evaluation's memory, 16 bytes an element: with the budget all but spent,
+// ten descendants or ancestors fit in 160 bytes, not in 159.
+func TestStructureIsCharged(t *testing.T) {
+	var spans []*TraceSpan
+	for i := range 11 {
+		parent := ""
+		if i > 0 {
+			parent = fmt.Sprint(i - 1)
+		}
+		spans = append(spans, tspan(fmt.Sprint(i), parent, "s", "s", i, 1, "ok"))
+	}
+	chain := &Trace{ID: "chain", Spans: spans}
+	for _, tt := range []struct {
+		left    int
+		errored bool
+	}{{160, false}, {159, true}} {
+		for _, list := range []string{"descendants(root)", "ancestors(spans[10])"} {
+			assertion := allBut(tt.left) + fmt.Sprintf("len(%s) == 10", list)
+			v := traceGate(t, "true", assertion).JudgeTrace(chain)[0]
+			assert.Equal(t, tt.errored, v.Errored, "%s with %d bytes left", list, tt.left)
+			assert.Equal(t, tt.errored, v.Violated, "%s with %d bytes left", list, tt.left)
+		}
+	}
+}
+
+// The run key of a span that no gate annotated, for trace gates: by the
+// document's run expression, read straight from the span or evaluated.
+func TestRunKeyOfAnySpan(t *testing.T) {
+	span := ptrace.NewSpan()
+	span.Attributes().PutStr("cicd.pipeline.run.id", "r-7")
+	span.Attributes().PutInt("build", 12)
+	res := pcommon.NewResource()
+	scope := pcommon.NewInstrumentationScope()
+	for run, want := range map[string]string{
+		"":                                   "r-7", // the default, read straight from the span
+		`attributes["build"] ?? "x"`:         "12",
+		`"b-" + string(attributes["build"])`: "b-12",
+		`attributes["missing"]`:              "",
+	} {
+		gates, err := Compile(Document{Run: run, Gates: []Gate{{Name: "g", Scope: ScopeTrace, Match: "true"}}})
+		require.NoError(t, err)
+		assert.Equal(t, want, gates.RunKey(res, scope, span), run)
+	}
 }

@@ -272,6 +272,21 @@ gates:
 	g := runstoretest.Gate(t, v, "checkout-trace")
 	assert.Equal(t, verdict.Failed, g.Status, g.Reason)
 	assert.Regexp(t, `^failed: latency 1\.9\d× baseline r-1 \(95% CI \d\.\d\d–\d\.\d\d×, 10 vs 10 traces\) > 1\.20`, g.Reason)
+	require.NotNil(t, g.Observed.Baseline)
+	assert.Equal(t, 10, g.Observed.Baseline.Samples, "traces")
+	samples := s.Samples()
+	require.Len(t, samples.Runs, 2)
+	assert.Equal(t, 10, samples.Runs[1].Gates[0].Baseline.Count, "traces")
+
+	// A trace gate's baseline, counted in traces, survives a restart.
+	snap := s.SnapshotBaselines(true)
+	s2 := New(s.gates, Settings{Limits: testLimits(), Traces: traceLimits, Now: c.Now})
+	require.Empty(t, s2.RestoreBaselines(snap.Baselines, snap.Series))
+	assert.Equal(t, s.Baselines(), s2.Baselines())
+	s = s2
+	checkouts("r-3", 21, 200*time.Millisecond)
+	g = runstoretest.Gate(t, finish(t, s, "r-3"), "checkout-trace")
+	assert.Regexp(t, `^failed: latency 1\.9\d× baseline r-1 \(95% CI \d\.\d\d–\d\.\d\d×, 10 vs 10 traces\) > 1\.20`, g.Reason)
 }
 
 // Baselines and pins survive a restart with the runs: an open run keeps
@@ -326,4 +341,129 @@ func TestNoFailFastFromBaselineTerms(t *testing.T) {
 	v, _ := s.Get("r-2")
 	assert.Equal(t, verdict.Pending, runstoretest.Gate(t, v, "latency").Status, "a ratio can still fall")
 	assert.Equal(t, verdict.Failed, runstoretest.Gate(t, v, "slower").Status, "violations > 0 holds for good")
+}
+
+// min_samples is the fewest, not one fewer than the fewest: a run that
+// passed with exactly min_samples is a baseline, and a run with exactly
+// min_samples compares with it.
+func TestMinSamplesExactly(t *testing.T) {
+	s, c := newBaselineStore(t, 10)
+	checkouts(t, s, c, "r-1", "staging", 20, 200*time.Millisecond, 1)
+	require.Equal(t, verdict.Passed, finish(t, s, "r-1").Status)
+	assert.Equal(t, []verdict.Series{{Series: "staging", Baseline: ptr("r-1"), LastPassed: ptr("r-1")}}, s.Baselines())
+	checkouts(t, s, c, "r-2", "staging", 20, 200*time.Millisecond, 2)
+	v := finish(t, s, "r-2")
+	g := runstoretest.Gate(t, v, "latency")
+	assert.Regexp(t, `^passed: latency [\d.]+× baseline r-1 \(95% CI [\d.]+–[\d.]+×, 20 vs 20 spans\) ≤ 1\.10`, g.Reason)
+	checkouts(t, s, c, "r-3", "staging", 19, 200*time.Millisecond, 3)
+	g = runstoretest.Gate(t, finish(t, s, "r-3"), "latency")
+	assert.Equal(t, "inconclusive: too few samples to compare with baseline r-2: 19 < 20 (19 spans matched)", g.Reason)
+}
+
+// restart saves a store's runs and baselines and restores them into a new
+// store of the same gates.
+func restart(t *testing.T, s *Store, maxSeries int) *Store {
+	t.Helper()
+	runs, _ := s.Snapshot(true)
+	data, err := json.Marshal(s.SnapshotBaselines(true))
+	require.NoError(t, err)
+	var saved BaselineSnapshot
+	require.NoError(t, json.Unmarshal(data, &saved))
+	s2, _ := newBaselineStore(t, maxSeries)
+	require.Empty(t, s2.RestoreBaselines(saved.Baselines, saved.Series))
+	require.Empty(t, s2.Restore(roundTrip(t, runs)).Skipped)
+	return s2
+}
+
+// Baselines taken after a restart are saved apart from those restored:
+// two restarts later, the pin and the last passed run are both there.
+func TestBaselinesTakenAfterARestart(t *testing.T) {
+	s, c := newBaselineStore(t, 10)
+	checkouts(t, s, c, "r-1", "staging", 30, 200*time.Millisecond, 1)
+	finish(t, s, "r-1")
+	checkouts(t, s, c, "r-2", "staging", 30, 200*time.Millisecond, 2)
+	finish(t, s, "r-2")
+	_, _, err := s.Pin("staging", "r-1")
+	require.NoError(t, err)
+
+	s = restart(t, s, 10)
+	checkouts(t, s, c, "r-3", "staging", 30, 180*time.Millisecond, 3)
+	require.Equal(t, verdict.Passed, finish(t, s, "r-3").Status)
+	want := []verdict.Series{{Series: "staging", Baseline: ptr("r-1"), Pinned: ptr("r-1"), LastPassed: ptr("r-3")}}
+	assert.Equal(t, want, s.Baselines())
+	assert.Len(t, s.SnapshotBaselines(true).HeldBaselines, 2)
+
+	s = restart(t, s, 10)
+	assert.Equal(t, want, s.Baselines())
+	_, err = s.Unpin("staging")
+	require.NoError(t, err)
+	checkouts(t, s, c, "r-4", "staging", 30, 200*time.Millisecond, 4)
+	assert.Equal(t, "r-3", *finish(t, s, "r-4").Baseline)
+}
+
+// An open run keeps the baseline it opened with across a restart, even
+// when no series refers to it any more; a run of a series without a
+// baseline is saved without one.
+func TestOpenRunKeepsItsBaselineAcrossARestart(t *testing.T) {
+	s, c := newBaselineStore(t, 10)
+	checkouts(t, s, c, "r-1", "staging", 30, 200*time.Millisecond, 1)
+	finish(t, s, "r-1")
+	checkouts(t, s, c, "r-open", "staging", 30, 300*time.Millisecond, 2)
+	checkouts(t, s, c, "r-2", "staging", 30, 180*time.Millisecond, 3)
+	require.Equal(t, verdict.Passed, finish(t, s, "r-2").Status) // the series' baseline is r-2 now
+	checkouts(t, s, c, "r-first", "production", 30, 200*time.Millisecond, 4)
+	assert.Len(t, s.SnapshotBaselines(true).HeldBaselines, 2, "r-2 for the series, r-1 for r-open")
+
+	s = restart(t, s, 10)
+	v := finish(t, s, "r-open")
+	require.NotNil(t, v.Baseline)
+	assert.Equal(t, "r-1", *v.Baseline)
+	assert.Equal(t, verdict.Failed, runstoretest.Gate(t, v, "latency").Status)
+	v = finish(t, s, "r-first")
+	assert.Nil(t, v.Baseline)
+	assert.Equal(t, `passed: not latency_ratio_low > 1.10; no baseline for series "production" (30 spans matched)`, runstoretest.Gate(t, v, "latency").Reason)
+}
+
+// A restart keeps max_series series, the others are left out with why.
+func TestRestoreMaxSeries(t *testing.T) {
+	s, c := newBaselineStore(t, 10)
+	for i, env := range []string{"a", "b", "c"} {
+		run := fmt.Sprintf("r-%d", i)
+		checkouts(t, s, c, run, env, 30, 200*time.Millisecond, uint64(i))
+		finish(t, s, run)
+	}
+	snap := s.SnapshotBaselines(true)
+	s2, _ := newBaselineStore(t, 2)
+	skipped := s2.RestoreBaselines(snap.Baselines, snap.Series)
+	require.Len(t, skipped, 1)
+	assert.Regexp(t, `^series "[abc]": max_series series are held$`, skipped[0].Error())
+	assert.Len(t, s2.Baselines(), 2)
+}
+
+// finish?baseline= takes another run's figures as they stand, or a
+// baseline a series holds after its run was forgotten; a run finished
+// already says what it was compared with.
+func TestFinishComparedWithAForgottenRun(t *testing.T) {
+	l := testLimits()
+	l.MaxSeries, l.MaxRuns = 10, 2
+	s, c := newTestStore(t, baselineGates, l)
+	checkouts(t, s, c, "r-1", "staging", 30, 200*time.Millisecond, 1)
+	finish(t, s, "r-1")
+	checkouts(t, s, c, "r-2", "staging", 30, 200*time.Millisecond, 2)
+	finish(t, s, "r-2")
+	checkouts(t, s, c, "r-3", "staging", 30, 300*time.Millisecond, 3) // r-1 makes room
+	_, held := s.Get("r-1")
+	require.False(t, held)
+	f, err := s.FinishComparedWith("r-3", "r-1")
+	require.NoError(t, err)
+	assert.Equal(t, "r-1", *f.Run.Baseline)
+	assert.Equal(t, verdict.Failed, runstoretest.Gate(t, f.Run, "latency").Status)
+	_, err = s.FinishComparedWith("r-3", "r-2")
+	assert.EqualError(t, err, "the run finished already (api): it was compared with r-1")
+	_, err = s.FinishComparedWith("r-2", "r-3")
+	assert.EqualError(t, err, "the run finished already (api): it was compared with r-1")
+	checkouts(t, s, c, "r-4", "other", 30, 300*time.Millisecond, 4) // r-2 makes room
+	finish(t, s, "r-4")
+	_, err = s.FinishComparedWith("r-4", "r-3")
+	assert.EqualError(t, err, "the run finished already (api): it was compared with none")
 }

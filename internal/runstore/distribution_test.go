@@ -94,3 +94,39 @@ func TestDistributionSketch(t *testing.T) {
 	assert.Equal(t, BucketIndex(h.Min), h.Buckets[0].Index)
 	assert.Equal(t, BucketIndex(h.Max), h.Buckets[len(h.Buckets)-1].Index)
 }
+
+// From a microsecond to days, every bucket's lower bound is in it and the
+// duration just under it in the bucket below, even where floating point
+// puts them in a neighbour (17h55m28.422926153s, just under bucket 367,
+// is one).
+func TestBucketBounds(t *testing.T) {
+	for i := 10 * BucketsPerDoubling; i < 50*BucketsPerDoubling; i++ {
+		assert.Equal(t, i, BucketIndex(Lower(i)), "bucket %d: %s", i, Lower(i))
+		assert.Equal(t, i-1, BucketIndex(Lower(i)-1), "just under bucket %d: %s", i, Lower(i)-1)
+	}
+	assert.Equal(t, 366, BucketIndex(17*time.Hour+55*time.Minute+28422926153))
+}
+
+// The durations of a gate's baseline, bucket for bucket with the run's:
+// only for a run compared with one, and a gate that compares.
+func TestBaselineDistribution(t *testing.T) {
+	s, c := newBaselineStore(t, 10)
+	checkouts(t, s, c, "r-1", "staging", 30, 200*time.Millisecond, 1)
+	finish(t, s, "r-1")
+	checkouts(t, s, c, "r-2", "staging", 30, 200*time.Millisecond, 2)
+	_, ok := s.BaselineDistribution("r-1", 0)
+	assert.False(t, ok, "r-1 compared with no baseline")
+	own, ok := s.Distribution("r-1", 0)
+	require.True(t, ok)
+	base, ok := s.BaselineDistribution("r-2", 0)
+	require.True(t, ok)
+	assert.Equal(t, own, base, "r-2's baseline is r-1")
+	_, ok = s.BaselineDistribution("r-2", 2)
+	assert.False(t, ok, "errors compares with no baseline")
+	for _, gate := range []int{-1, 3} {
+		_, ok = s.BaselineDistribution("r-2", gate)
+		assert.False(t, ok, "no gate %d", gate)
+	}
+	_, ok = s.BaselineDistribution("r-none", 0)
+	assert.False(t, ok)
+}

@@ -44,3 +44,19 @@ func TestDurationsSketch(t *testing.T) {
 	assert.Equal(t, all[0], d.min)
 	assert.Equal(t, all[len(all)-1], d.max)
 }
+
+// exactDurations are kept exactly, the quantiles their true values; the
+// next goes into the sketch.
+func TestDurationsExactUpTo(t *testing.T) {
+	var d durations
+	for i := range exactDurations {
+		d.add(time.Duration(i+1) * time.Millisecond)
+	}
+	assert.True(t, d.histogram().Exact)
+	assert.Equal(t, 122*time.Millisecond, d.quantile(0.95), "the 122nd of 128")
+	d.add(time.Second)
+	assert.False(t, d.histogram().Exact)
+	assert.Equal(t, exactDurations+1, d.count)
+	assert.Equal(t, time.Second, d.max)
+	assert.Equal(t, time.Millisecond, d.min)
+}

@@ -21,6 +21,8 @@ func TestCut(t *testing.T) {
 	// Never inside a character: é is 2 bytes.
 	assert.Equal(t, "d…", cut("déjà vu", 5))
 	assert.Equal(t, "dé…", cut("déjà vu", 6))
+	// Bytes that start no character are cut whole.
+	assert.Equal(t, "…", cut(strings.Repeat("\x80", 10), 4))
 	long := cut(strings.Repeat("ü", 1000), 257)
 	assert.LessOrEqual(t, len(long), 257)
 	assert.True(t, utf8.ValidString(long))
@@ -86,9 +88,26 @@ func TestFactLength(t *testing.T) {
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	spans.At(0).Attributes().PutStr("vcs.ref.head.revision", strings.Repeat("a", 64<<10))
 	spans.At(1).Attributes().PutStr("vcs.ref.head.revision", "1a2b3c4")
+	spans.At(0).Attributes().PutStr("vcs.repository.url.full", strings.Repeat("u", maxFact+1))
+	spans.At(1).Attributes().PutStr("vcs.repository.url.full", strings.Repeat("u", maxFact))
 	s.Record(td)
 	v, _ := s.Get("r")
 	assert.Equal(t, "1a2b3c4", v.Revision)
+	assert.Equal(t, strings.Repeat("u", maxFact), v.Repository, "maxFact bytes are a fact")
+}
+
+// A run lists at most maxUnknownGates unknown gate names, and counts them
+// all.
+func TestUnknownGatesAreBounded(t *testing.T) {
+	s, _ := newTestStore(t, runstoretest.Gates, testLimits())
+	var names []string
+	for i := range maxUnknownGates + 2 {
+		names = append(names, fmt.Sprint("newer-", i))
+	}
+	tally := s.Record(runstoretest.Traces(runstoretest.Span{Run: "r", Matched: names}))
+	assert.Equal(t, int64(maxUnknownGates+2), tally.UnknownGates)
+	v, _ := s.Get("r")
+	assert.Len(t, v.UnknownGates, maxUnknownGates)
 }
 
 // A reason quotes the gate's expressions, as long as the gates file makes

@@ -303,6 +303,16 @@ func TestIdleTimeoutAndMaxDuration(t *testing.T) {
 	assert.Equal(t, busy.StartedAt.Add(time.Hour), *busy.FinishedAt)
 }
 
+// A run finishes once it has been idle for IdleTimeout, not later.
+func TestIdleAtTheTimeout(t *testing.T) {
+	s, c := newTestStore(t, runstoretest.Gates, testLimits())
+	s.Record(runstoretest.Traces(runstoretest.Checkout("r", time.Millisecond)))
+	c.Advance(testLimits().IdleTimeout - time.Nanosecond)
+	assert.Empty(t, s.Sweep().Finished)
+	c.Advance(time.Nanosecond)
+	assert.Equal(t, []verdict.FinishCause{verdict.FinishedIdle}, s.Sweep().Finished)
+}
+
 func TestRetention(t *testing.T) {
 	l := testLimits()
 	l.Retention = 10 * time.Minute
