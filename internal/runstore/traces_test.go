@@ -168,6 +168,23 @@ func TestTraceJudgedWhenIdle(t *testing.T) {
 	assert.Equal(t, 1, v.LateSpans)
 }
 
+// JudgeIdleTraces judges idle traces as Sweep does, and nothing else: the
+// run stays open, however long it has been idle.
+func TestJudgeIdleTraces(t *testing.T) {
+	s, c := newTraceStore(t, traceLimits)
+	s.Record(batch(checkout(1, "r", 5, 100*time.Millisecond)...))
+	c.Advance(traceLimits.IdleTimeout - time.Nanosecond)
+	assert.Empty(t, s.JudgeIdleTraces().Traces.Judged)
+	c.Advance(time.Hour)
+	tally := s.JudgeIdleTraces()
+	assert.Equal(t, map[JudgedCause]int64{JudgedIdle: 1}, tally.Traces.Judged)
+	assert.Equal(t, int64(-1), tally.Traces.Buffered)
+	assert.Empty(t, tally.Finished)
+	v, _ := s.Get("r")
+	assert.False(t, v.Finished, "runs are left to Sweep and Finish")
+	assert.Equal(t, 1, runstoretest.Gate(t, v, "no-n-plus-one").Spans)
+}
+
 // A trace belongs to the run of its root span: a shared service that
 // carries another run's id, or none, does not move it.
 func TestTraceBelongsToItsRootsRun(t *testing.T) {
