@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -99,7 +100,7 @@ func (j *Judge) Add(td ptrace.Traces) {
 }
 
 func recordedAnnotation(k string, _ pcommon.Value) bool {
-	return k == annotation.Run || len(k) > len(annotation.GatePrefix) && k[:len(annotation.GatePrefix)] == annotation.GatePrefix
+	return k == annotation.Run || strings.HasPrefix(k, annotation.GatePrefix)
 }
 
 func (j *Judge) count(t runstore.Tally) {
