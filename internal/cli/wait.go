@@ -245,14 +245,7 @@ func (w *waiter) verdict(ctx context.Context) (verdict.Run, error) {
 // untilFinished asks for the run until the collector has finished it.
 func (w *waiter) untilFinished(ctx context.Context) (verdict.Run, error) {
 	for said := false; ; said = true {
-		a, err := w.request(ctx, http.MethodGet, w.runPath(), nil)
-		if err != nil {
-			return verdict.Run{}, err
-		}
-		if a.unknownRun() {
-			return verdict.Run{}, w.unknownRun(a)
-		}
-		run, err := w.decodeRun(a)
+		run, err := w.get(ctx)
 		if err != nil {
 			return verdict.Run{}, err
 		}
@@ -334,6 +327,18 @@ func (w *waiter) settle(ctx context.Context) error {
 	}
 }
 
+// get asks for the run as it stands.
+func (w *waiter) get(ctx context.Context) (verdict.Run, error) {
+	a, err := w.request(ctx, http.MethodGet, w.runPath(), nil)
+	if err != nil {
+		return verdict.Run{}, err
+	}
+	if a.unknownRun() {
+		return verdict.Run{}, w.unknownRun(a)
+	}
+	return w.decodeRun(a)
+}
+
 // finish finishes the run and returns its final verdict.
 func (w *waiter) finish(ctx context.Context) (verdict.Run, error) {
 	// From here on, an error is not about the open run as last seen.
@@ -354,12 +359,7 @@ func (w *waiter) finish(ctx context.Context) (verdict.Run, error) {
 		// Finished already (by a job retried, or by the collector): its
 		// verdict stands, compared with what it was compared with.
 		fmt.Fprintf(w.stderr, "releasegate: %s; its verdict stands\n", a.apiError)
-		if a, err = w.request(ctx, http.MethodGet, w.runPath(), nil); err != nil {
-			return verdict.Run{}, err
-		}
-		if a.unknownRun() {
-			return verdict.Run{}, w.unknownRun(a)
-		}
+		return w.get(ctx)
 	}
 	run, err := w.decodeRun(a)
 	if err != nil {
