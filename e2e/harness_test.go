@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,13 +48,36 @@ func tool(t *testing.T, env string) string {
 	return path
 }
 
+// freePort returns a port free on loopback for a process the test starts.
+// It is drawn below Linux's ephemeral range (32768 and up), from which the
+// kernel gives ports to outgoing connections: a port from there can be
+// taken by some client's connection between the test's check and the
+// process's listen. No port is handed out twice.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	ports.Lock()
+	defer ports.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if ports.given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		ports.given[port] = true
+		return port
+	}
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
+
+var ports = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // syncBuffer collects a process's output while it runs.
 type syncBuffer struct {
