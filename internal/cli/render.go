@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/releasegate/releasegate/config"
 	"github.com/releasegate/releasegate/internal/verdict"
 )
 
@@ -180,7 +181,7 @@ var observedNames = []struct {
 
 func ms(f func(*verdict.Observed) float64) func(*verdict.Observed) (string, bool) {
 	return func(o *verdict.Observed) (string, bool) {
-		return time.Duration(f(o) * float64(time.Millisecond)).Round(time.Microsecond).String(), true
+		return config.FormatDuration(time.Duration(f(o) * float64(time.Millisecond))), true
 	}
 }
 
@@ -193,7 +194,9 @@ func percent(f func(*verdict.Observed) float64) func(*verdict.Observed) (string,
 var word = regexp.MustCompile(`[a-z_0-9]+`)
 
 // observedText is the observed values a gate's conditions name: those
-// that decided it.
+// that decided it. wait has the verdict API's JSON, not the gates, so the
+// names are read from the conditions' text; durations print as reasons
+// print them.
 func observedText(g *verdict.Gate) string {
 	named := map[string]bool{}
 	for _, w := range word.FindAllString(g.Condition+" "+g.Warn, -1) {
